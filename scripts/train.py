@@ -1,0 +1,17 @@
+"""Train the VAD Lens model. `python scripts/train.py --help` lists every flag (all have defaults).
+
+Examples:
+  python scripts/train.py --smoke                       # < 1 min on CPU, checks the whole pipeline
+  python scripts/train.py                               # the paper's configuration (GPU)
+  python scripts/train.py --stem torchvision --schedule onecycle --lr 0.1 --batch-size 128 --epochs 40
+  torchrun --nproc_per_node=4 scripts/train.py --amp    # several GPUs (DistributedDataParallel)
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vadcore.train import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

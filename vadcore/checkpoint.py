@@ -1,0 +1,80 @@
+"""Saving and loading checkpoints that say what they are and refuse to load into the wrong code."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vadcore.model import ModelConfig, VADNet, build_model
+from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
+
+CHECKPOINT_FORMAT = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = PROJECT_ROOT / "models" / "vadlens_resnet18.pt"
+
+
+class CheckpointError(ValueError):
+    """A file is not a VAD Lens checkpoint, or was made for different code."""
+
+
+def save_checkpoint(path: str | Path, model: VADNet, *, model_version: str, data_checksum: str,
+                    training: dict, half: bool = False, extra: dict | None = None) -> None:
+    """Write the weights with their config, class order, VAD scale and the training data's checksum."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
+             for k, v in _unwrap(model).state_dict().items()}
+    payload = {
+        "format": CHECKPOINT_FORMAT, "model_version": model_version,
+        "config": _unwrap(model).config.to_dict(),
+        "class_names": list(CLASS_NAMES), "vad_dims": list(VAD_DIMS), "vad_scale": [VAD_MIN, VAD_MAX],
+        "data_checksum": data_checksum, "training": training, "state_dict": state, **(extra or {}),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+
+
+def _unwrap(model: torch.nn.Module) -> VADNet:
+    return getattr(model, "module", model)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises many types for a file that is not a checkpoint
+        raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise CheckpointError(f"{path.name} is not a VAD Lens checkpoint (no config/state_dict)")
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path.name} has checkpoint format {payload.get('format')!r}; "
+                              f"this code reads format {CHECKPOINT_FORMAT}")
+    if list(payload.get("class_names", [])) != list(CLASS_NAMES):
+        raise CheckpointError(f"{path.name} was trained with classes {payload.get('class_names')}; "
+                              f"this code expects {list(CLASS_NAMES)}")
+    if list(payload.get("vad_scale", [])) != [VAD_MIN, VAD_MAX]:
+        raise CheckpointError(f"{path.name} uses VAD scale {payload.get('vad_scale')}; expected "
+                              f"{[VAD_MIN, VAD_MAX]}")
+    return payload
+
+
+def load_model(path: str | Path = DEFAULT_CHECKPOINT) -> tuple[VADNet, dict]:
+    """The network in float32 and eval mode, and the checkpoint's metadata (without the weights)."""
+    payload = read_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{Path(path).name}: {e}") from e
+    model = build_model(config)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{Path(path).name}: weights do not fit the model its config describes: "
+                              f"{str(e).splitlines()[0]}") from e
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    return model, meta

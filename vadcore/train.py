@@ -1,0 +1,299 @@
+"""Training: the multi-task model on FER2013 (or the authors' VAD CSV, or an image folder).
+
+Driven by `scripts/train.py`; every flag has a working default. Checkpoints every epoch and resumes.
+Under `torchrun --nproc_per_node=K` it trains with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from vadcore.checkpoint import PROJECT_ROOT, save_checkpoint
+from vadcore.consistency import RULE_SETS, DEFAULT_RULES, consistency_violation_rate
+from vadcore.data import (FaceTable, file_sha256, load_authors_vad_csv, load_fer2013, load_ferplus_votes,
+                          load_image_folder)
+from vadcore.inference import predict_arrays, resolve_device
+from vadcore.losses import CONSISTENCY_KINDS, MODES, LossConfig, multitask_loss
+from vadcore.metrics import classification_metrics, regression_metrics
+from vadcore.model import STEMS, ModelConfig, build_model
+from vadcore.transforms import augment, to_tensor
+from vadcore.vad_targets import attach_vad_targets, calibrate_prior, human_rows_in_split
+
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
+CACHE_DIR = PROJECT_ROOT / "var" / "cache"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train the VAD Lens multi-task model (class + V, A, D).",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = p.add_argument_group("data")
+    d.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with fer2013/ and vad_seed/")
+    d.add_argument("--vad-csv", type=Path, default=None,
+                   help="train on the authors' VAD CSV (index, emotionLabel, Valence, Arousal, Dominance, "
+                        "emotion, pixels) with its human labels, instead of FER2013 + derived targets")
+    d.add_argument("--image-folder", type=Path, default=None,
+                   help="train on <folder>/<split>/<class>/*.jpg (class targets; VAD from the class prior)")
+    d.add_argument("--train-split", default="Training")
+    d.add_argument("--val-split", default="PublicTest", help="monitored each epoch; never trained on")
+    m = p.add_argument_group("model and loss")
+    m.add_argument("--stem", choices=STEMS, default="paper")
+    m.add_argument("--mode", choices=sorted(MODES), default="vad", help="V&class, A&class, D&class or VAD&class")
+    m.add_argument("--consistency", choices=CONSISTENCY_KINDS, default="soft")
+    m.add_argument("--lambda", dest="lam", type=float, default=0.1, help="weight of the consistency term")
+    m.add_argument("--rules", choices=sorted(RULE_SETS), default=DEFAULT_RULES)
+    m.add_argument("--vad-weight", type=float, default=1.0)
+    m.add_argument("--ortho", type=float, default=0.0, help="orthogonal regularisation (authors: 0.5)")
+    m.add_argument("--label-smoothing", type=float, default=0.0)
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=120)
+    o.add_argument("--batch-size", type=int, default=16)
+    o.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
+    o.add_argument("--momentum", type=float, default=0.9)
+    o.add_argument("--weight-decay", type=float, default=5e-4)
+    o.add_argument("--schedule", choices=("step", "onecycle"), default="step",
+                   help="step: ÷10 every --step-iters iterations (the paper); onecycle: warm-up then cosine")
+    o.add_argument("--step-iters", type=int, default=10_000)
+    o.add_argument("--rotation", type=float, default=10.0, help="max random rotation, degrees")
+    o.add_argument("--no-scale-jitter", action="store_true", help="crops and flips only, as the paper")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "default")
+    r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    r.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    r.add_argument("--amp", action="store_true", help="bfloat16/float16 autocast on CUDA")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--limit-train", type=int, default=0, help="use only the first N training faces (0: all)")
+    r.add_argument("--limit-val", type=int, default=0)
+    r.add_argument("--smoke", action="store_true",
+                   help="a size that finishes in under a minute on CPU: 512 faces, 1 epoch, torchvision stem")
+    r.add_argument("--half", action="store_true", help="store the final weights in float16")
+    return p
+
+
+def _fer_cached(path: Path) -> FaceTable:
+    """Parsing 35k pixel strings takes ~20 s; keep the parsed arrays keyed by the file's checksum."""
+    key = file_sha256(path)[:16]
+    cache = CACHE_DIR / f"{path.name}.{key}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        return FaceTable(z["pixels"], z["labels"], z["usage"].astype(object), z["fer_index"])
+    table = load_fer2013(path)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez(tmp, pixels=table.pixels, labels=table.labels, usage=table.usage.astype(str),
+             fer_index=table.fer_index)
+    tmp.replace(cache)
+    return table
+
+
+def fer_csv_path(data: Path) -> Path:
+    for name in ("fer2013.csv.gz", "fer2013.csv"):
+        if (data / "fer2013" / name).exists():
+            return data / "fer2013" / name
+    raise FileNotFoundError(f"no fer2013/fer2013.csv(.gz) under {data}")
+
+
+def load_fer_with_vad(data: Path, rules: str = DEFAULT_RULES) -> tuple[FaceTable, dict]:
+    """FER2013 with a VAD target per face (human where labelled, else the calibrated prior)."""
+    fer_path = fer_csv_path(data)
+    fer = _fer_cached(fer_path)
+    votes = load_ferplus_votes(data / "fer2013" / "fer2013new.csv")
+    human = load_authors_vad_csv(data / "vad_seed" / "train.csv")
+    # Only authors' rows that are FER2013 Training faces calibrate or train (6 are test faces).
+    human_train = human.subset(human_rows_in_split(human, fer, "Training"))
+    prior = calibrate_prior(human_train)
+    joined = attach_vad_targets(fer, votes, prior, [human_train])
+    info = {"data_checksum": file_sha256(fer_path, data / "fer2013" / "fer2013new.csv",
+                                         data / "vad_seed" / "train.csv"),
+            "vad_prior": prior.prototypes.round(4).tolist(), "vad_prior_sign_breaks": prior.sign_check(rules),
+            **joined}
+    return fer, info
+
+
+def load_datasets(args: argparse.Namespace) -> tuple[FaceTable, FaceTable, dict]:
+    if args.vad_csv is not None:
+        train = load_authors_vad_csv(args.vad_csv)
+        info = {"data_checksum": file_sha256(args.vad_csv), "vad_source": "authors' human labels"}
+        val_csv = args.vad_csv.with_name("public_test.csv")
+        val = load_authors_vad_csv(val_csv, "PublicTest") if val_csv.exists() and val_csv != args.vad_csv \
+            else train.subset(np.arange(len(train)) % 10 == 0)
+        return train, val, info
+    if args.image_folder is not None:
+        table = load_image_folder(args.image_folder)
+        calibrated = calibrate_prior(FaceTable(np.zeros((0, 48, 48), np.uint8), np.zeros(0, np.int64),
+                                               np.zeros(0, object), np.zeros(0, np.int64), np.zeros((0, 3))))
+        table.vad = calibrated.prototypes[table.labels]
+        table.vad_is_human = np.zeros(len(table), bool)
+        info = {"data_checksum": "image-folder:" + str(args.image_folder), "vad_source": "class prior"}
+        return table.split(args.train_split), table.split(args.val_split), info
+    fer, info = load_fer_with_vad(args.data, args.rules)
+    info["vad_source"] = "human labels where available, else calibrated R&M prior under FER+ votes"
+    return fer.split(args.train_split), fer.split(args.val_split), info
+
+
+def evaluate_table(model, table: FaceTable, loss_cfg: LossConfig, device, use_ten_crop: bool = False) -> dict:
+    probs, vad = predict_arrays(model, table.pixels, use_ten_crop=use_ten_crop, device=device)
+    predicted = probs.argmax(1)
+    out = classification_metrics(table.labels, predicted)
+    if table.vad is not None:
+        out["vad_all"] = regression_metrics(vad, table.vad, loss_cfg.dims)
+        if table.vad_is_human is not None and table.vad_is_human.any():
+            h = table.vad_is_human
+            out["vad_human"] = regression_metrics(vad[h], table.vad[h], loss_cfg.dims)
+    out["consistency_violation_rate"] = consistency_violation_rate(
+        torch.as_tensor(predicted), torch.as_tensor(vad), loss_cfg.rules, loss_cfg.dims)
+    return out
+
+
+def _setup_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def make_scheduler(opt, args, steps_per_epoch: int):
+    total = args.epochs * steps_per_epoch
+    if args.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1),
+                                                   pct_start=0.15, div_factor=20, final_div_factor=200)
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=args.step_iters, gamma=0.1)
+
+
+def train(args: argparse.Namespace) -> dict:
+    if args.smoke:
+        args.limit_train = args.limit_train or 512
+        args.limit_val = args.limit_val or 256
+        args.epochs, args.stem, args.batch_size = 1, "torchvision", 64
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rank, world = _setup_distributed()
+    device = resolve_device(args.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+
+    train_set, val_set, data_info = load_datasets(args)
+    if args.limit_train:
+        train_set = train_set.subset(np.arange(len(train_set)) < args.limit_train)
+    if args.limit_val:
+        val_set = val_set.subset(np.arange(len(val_set)) < args.limit_val)
+    if len(train_set) == 0:
+        raise SystemExit(f"no training faces in split {args.train_split!r}")
+
+    model_cfg = ModelConfig(stem=args.stem)
+    loss_cfg = LossConfig(mode=args.mode, consistency=args.consistency, lam=args.lam, rules=args.rules,
+                          vad_weight=args.vad_weight, ortho=args.ortho, label_smoothing=args.label_smoothing)
+    model = build_model(model_cfg).to(device).to(memory_format=torch.channels_last)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else model
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                          weight_decay=args.weight_decay, nesterov=True)
+    per_rank = math.ceil(len(train_set) / world)
+    steps_per_epoch = max(per_rank // args.batch_size, 1)
+    sched = make_scheduler(opt, args, steps_per_epoch)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    history: list[dict] = []
+    start_epoch = 0
+    last = args.out / "last.pt"
+    if args.resume and last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"], state["history"]
+        if rank == 0:
+            print(f"resumed from {last} after epoch {start_epoch}", flush=True)
+
+    pixels = torch.as_tensor(train_set.pixels)
+    labels = torch.as_tensor(train_set.labels)
+    vad_t = torch.as_tensor(train_set.vad if train_set.vad is not None
+                            else np.full((len(train_set), 3), np.nan, np.float32)).float()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda")
+    show = rank == 0
+    for epoch in range(start_epoch, args.epochs):
+        model.train()
+        gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
+        order = torch.randperm(len(train_set), generator=gen)[rank::world][:steps_per_epoch * args.batch_size]
+        sums = {"total": 0.0, "ce": 0.0, "mse": 0.0, "consistency": 0.0}
+        correct = seen = 0
+        t0 = time.time()
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not show,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=True)
+        for step in bar:
+            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            x = augment(to_tensor(pixels[idx]), model_cfg.input_size, gen, args.rotation,
+                        (1.0, 1.0) if args.no_scale_jitter else (0.9, 1.1))
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y, v = labels[idx].to(device), vad_t[idx].to(device)
+            with autocast:
+                logits, vad = net(x)
+            parts = multitask_loss(logits.float(), vad.float(), y, v, loss_cfg,
+                                   model.orthogonal_weights() if loss_cfg.ortho else None)
+            opt.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            opt.step()
+            sched.step()
+            for k in sums:
+                if k in parts:
+                    sums[k] += parts[k].item()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            bar.set_postfix(refresh=False, loss=f"{sums['total'] / (step + 1):.3f}", acc=f"{correct / seen:.3f}",
+                            lr=f"{sched.get_last_lr()[0]:.4f}")
+        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "train_acc": correct / max(seen, 1),
+                  **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()}}
+        if show and len(val_set):
+            model.eval()
+            val = evaluate_table(model, val_set, loss_cfg, device)
+            record["val_acc"] = val["accuracy"]
+            record["val_violation_rate"] = val["consistency_violation_rate"]["any"]
+            record["val_vad"] = {d: m["ccc"] for d, m in val.get("vad_all", {}).items()}
+        history.append(record)
+        if show:
+            print(json.dumps(record), flush=True)
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history},
+                       args.out / "last.tmp")
+            (args.out / "last.tmp").replace(last)
+
+    result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "model_config": model_cfg.to_dict(), "loss_config": asdict(loss_cfg),
+              "data": {**data_info, "train_faces": len(train_set), "val_faces": len(val_set)},
+              "history": history}
+    if show:
+        model.eval()
+        if len(val_set):
+            result["final_val"] = evaluate_table(model, val_set, loss_cfg, device)
+        version = f"vadlens-r18-{args.stem}-{args.mode}-{args.consistency}-{time.strftime('%Y%m%d')}"
+        save_checkpoint(args.out / "model.pt", model, model_version=version,
+                        data_checksum=data_info["data_checksum"], half=args.half,
+                        training={"rules": args.rules, "mode": args.mode, "consistency": args.consistency,
+                                  "lambda": args.lam, "epochs": args.epochs, "stem": args.stem,
+                                  "vad_source": data_info.get("vad_source"),
+                                  "train_faces": len(train_set)})
+        (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
+        print(f"wrote {args.out / 'model.pt'} and {args.out / 'metrics.json'}", flush=True)
+    if world > 1:
+        dist.destroy_process_group()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    return train(build_parser().parse_args(argv))
