@@ -95,13 +95,21 @@ def load_fer2013(path: str | Path) -> FaceTable:
 
 
 def load_ferplus_votes(path: str | Path) -> np.ndarray:
-    """FER+ votes as (rows, 8) counts in FERPLUS_COLUMNS order; row i is original fer2013.csv row i."""
+    """FER+ votes as (rows, 8) counts in FERPLUS_COLUMNS order; row i is original fer2013.csv row i.
+
+    The published file is in fer2013.csv's row order; a file with an `index` column (a sample) is
+    placed at those rows, other rows having no votes.
+    """
     path = Path(path)
     df = pd.read_csv(path)
     _require_columns(df, FERPLUS_COLUMNS, path)
     votes = df[list(FERPLUS_COLUMNS)].to_numpy(np.float32)
-    if (votes < 0).any():
-        raise DataFormatError(f"{path.name}: negative vote counts")
+    if np.isnan(votes).any() or (votes < 0).any():
+        raise DataFormatError(f"{path.name}: vote counts must be numbers ≥ 0")
+    if "index" in df:
+        dense = np.zeros((int(df["index"].max()) + 1, len(FERPLUS_COLUMNS)), np.float32)
+        dense[df["index"].to_numpy(np.int64)] = votes
+        return dense
     return votes
 
 

@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("run")
     r.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "default")
     r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    r.add_argument("--stop-after", type=int, default=0,
+                   help="stop after this many epochs in this invocation (time-boxed sessions; --resume later)")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     r.add_argument("--amp", action="store_true", help="bfloat16/float16 autocast on CUDA")
@@ -227,7 +229,8 @@ def train(args: argparse.Namespace) -> dict:
                             else np.full((len(train_set), 3), np.nan, np.float32)).float()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda")
     show = rank == 0
-    for epoch in range(start_epoch, args.epochs):
+    stop_at = min(args.epochs, start_epoch + args.stop_after) if args.stop_after else args.epochs
+    for epoch in range(start_epoch, stop_at):
         model.train()
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
         order = torch.randperm(len(train_set), generator=gen)[rank::world][:steps_per_epoch * args.batch_size]
@@ -277,7 +280,8 @@ def train(args: argparse.Namespace) -> dict:
               "model_config": model_cfg.to_dict(), "loss_config": asdict(loss_cfg),
               "data": {**data_info, "train_faces": len(train_set), "val_faces": len(val_set)},
               "history": history}
-    if show:
+    finished = len(history) >= args.epochs
+    if show and finished:
         model.eval()
         if len(val_set):
             result["final_val"] = evaluate_table(model, val_set, loss_cfg, device)
@@ -290,6 +294,8 @@ def train(args: argparse.Namespace) -> dict:
                                   "train_faces": len(train_set)})
         (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
         print(f"wrote {args.out / 'model.pt'} and {args.out / 'metrics.json'}", flush=True)
+    elif show:
+        print(f"stopped after epoch {len(history)} of {args.epochs}; continue with --resume", flush=True)
     if world > 1:
         dist.destroy_process_group()
     return result

@@ -1,0 +1,92 @@
+"""Inference: batch, single-face and ten-crop paths agree; checkpoints refuse the wrong code."""
+import numpy as np
+import pytest
+import torch
+
+from vadcore.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
+from vadcore.data import load_fer2013
+from vadcore.inference import EmotionPredictor, as_face_array, predict_arrays
+from vadcore.model import ModelConfig, build_model
+from vadcore.transforms import ten_crop, to_tensor
+from vadcore_fixtures import FER_SAMPLE
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
+    save_checkpoint(path, build_model(ModelConfig(stem="torchvision")), model_version="test-0",
+                    data_checksum="sample", training={"rules": "equations"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return load_fer2013(FER_SAMPLE).pixels[:24]
+
+
+def test_batch_and_single_face_inference_agree(checkpoint, faces):
+    predictor = EmotionPredictor(checkpoint, device="cpu", batch_size=8)
+    batch = predictor.predict(faces)
+    for face, reading in zip(faces[:6], batch):
+        alone = predictor.predict(face[None])[0]
+        assert alone.label == reading.label
+        assert alone.probabilities[alone.label] == pytest.approx(reading.probabilities[reading.label], abs=1e-5)
+        assert alone.valence == pytest.approx(reading.valence, abs=1e-5)
+
+
+def test_ten_crop_is_the_mean_over_the_ten_views(checkpoint, faces):
+    model, _ = load_model(checkpoint)
+    probs, vad = predict_arrays(model, faces[:4], use_ten_crop=True)
+    views = ten_crop(to_tensor(faces[:4]), 44)
+    with torch.no_grad():
+        outs = [model(v) for v in views]
+    expected_p = torch.stack([o[0].softmax(1) for o in outs]).mean(0).numpy()
+    expected_v = torch.stack([o[1] for o in outs]).mean(0).clamp(-1, 1).numpy()
+    assert np.allclose(probs, expected_p, atol=1e-5) and np.allclose(vad, expected_v, atol=1e-5)
+
+
+def test_readings_are_well_formed(checkpoint, faces):
+    r = EmotionPredictor(checkpoint, device="cpu").predict(faces[:3], boxes=[(1, 2, 3, 4)] * 3)[0]
+    assert sum(r.probabilities.values()) == pytest.approx(1, abs=1e-5)
+    assert r.confidence == max(r.probabilities.values()) and r.box == (1, 2, 3, 4)
+    assert all(-1 <= x <= 1 for x in (r.valence, r.arousal, r.dominance))
+    assert r.model_version == "test-0"
+
+
+def test_faces_of_any_size_and_colour_are_accepted_and_bad_ones_refused():
+    arr = as_face_array([np.zeros((120, 100, 3), np.uint8), np.full((30, 30), 200, np.uint8)])
+    assert arr.shape == (2, 48, 48) and arr[1].min() == 200
+    with pytest.raises(ValueError, match="H×W"):
+        as_face_array([np.zeros((0, 10), np.uint8)])
+
+
+def test_checkpoint_refuses_a_config_that_does_not_match_the_code(checkpoint, tmp_path):
+    payload = torch.load(checkpoint, weights_only=False)
+    payload["config"]["attention_heads"] = 4
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="config does not match this code.*attention_heads"):
+        load_model(tmp_path / "future.pt")
+    payload = torch.load(checkpoint, weights_only=False)
+    payload["class_names"] = ["happy", "sad"]
+    torch.save(payload, tmp_path / "classes.pt")
+    with pytest.raises(CheckpointError, match="trained with classes"):
+        read_checkpoint(tmp_path / "classes.pt")
+    payload = torch.load(checkpoint, weights_only=False)
+    payload["config"]["stem"] = "paper"  # weights of a 7×7 stem into a 3×3 stem
+    torch.save(payload, tmp_path / "shapes.pt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_model(tmp_path / "shapes.pt")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
+def test_non_checkpoint_files_get_a_clear_error(tmp_path, checkpoint, content):
+    path = tmp_path / "x.pt"
+    if content is None:  # a truncated real checkpoint
+        path.write_bytes(checkpoint.read_bytes()[:4096])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_model(path)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_model(tmp_path / "missing.pt")
