@@ -1,0 +1,231 @@
+"""SQLAlchemy 2 tables of VAD Lens. The schema itself is created by Alembic (db/migrations).
+
+Enumerations are strings with CHECK constraints, so SQLite and PostgreSQL share one schema.
+Deleting a group deletes its subjects, sessions and captures; deleting a subject deletes its
+readings and outcomes (ON DELETE CASCADE in the database, not only in the ORM).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from vadcore.taxonomy import CLASS_NAMES
+
+ROLES = ("admin", "teacher", "psychologist")
+GROUP_KINDS = ("class", "caseload")
+CONSENT_STATUSES = ("pending", "granted", "withdrawn")
+CAPTURE_SOURCES = ("upload", "camera", "simulated")
+# Which kind of group each non-admin role may be granted.
+KIND_FOR_ROLE = {"teacher": "class", "psychologist": "caseload"}
+
+PROBABILITY_COLUMNS = tuple(f"p_{name}" for name in CLASS_NAMES)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL would convert."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware one (e.g. in UTC)")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    # Named constraints, so that Alembic can alter them on both backends.
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Group(Base):
+    """A class (teachers) or a clinic caseload (psychologists)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (CheckConstraint(_in("kind", GROUP_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # Policy: photos are kept only where this is set; otherwise only checksum and readings.
+    keep_images: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Demo data from scripts/demo_cohort.py; never mixed with real people.
+    is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    subjects: Mapped[list[Subject]] = relationship(back_populates="group", passive_deletes=True)
+
+
+class GroupAccess(Base):
+    """Who may see a group (admins see all groups without a row here)."""
+
+    __tablename__ = "group_access"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subject(Base):
+    """A student or patient, known only by a pseudonymous code unique within the group."""
+
+    __tablename__ = "subjects"
+    __table_args__ = (
+        UniqueConstraint("group_id", "code", name="uq_subjects_group_code"),
+        CheckConstraint(_in("consent", CONSENT_STATUSES), name="consent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    consent: Mapped[str] = mapped_column(String(16), default="pending")
+    is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship(back_populates="subjects")
+
+
+class Meeting(Base):
+    """A lesson or an appointment (table `sessions`; named so as not to clash with ORM sessions)."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    context_note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Capture(Base):
+    """One uploaded image: its checksum always, its bytes only if the group's policy says so."""
+
+    __tablename__ = "captures"
+    __table_args__ = (CheckConstraint(_in("source", CAPTURE_SOURCES), name="source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(16))
+    checksum: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the uploaded bytes
+    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class Reading(Base):
+    """One face of one capture: box, class probabilities, VAD, and the subject it was assigned to."""
+
+    __tablename__ = "face_readings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    capture_id: Mapped[int] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"), index=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True, nullable=True)
+    face_index: Mapped[int] = mapped_column(Integer)
+    box_x: Mapped[int | None] = mapped_column(Integer)
+    box_y: Mapped[int | None] = mapped_column(Integer)
+    box_w: Mapped[int | None] = mapped_column(Integer)
+    box_h: Mapped[int | None] = mapped_column(Integer)
+    detection_score: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(16))
+    p_angry: Mapped[float] = mapped_column(Float)
+    p_disgust: Mapped[float] = mapped_column(Float)
+    p_fear: Mapped[float] = mapped_column(Float)
+    p_happy: Mapped[float] = mapped_column(Float)
+    p_sad: Mapped[float] = mapped_column(Float)
+    p_surprise: Mapped[float] = mapped_column(Float)
+    p_neutral: Mapped[float] = mapped_column(Float)
+    valence: Mapped[float] = mapped_column(Float)
+    arousal: Mapped[float] = mapped_column(Float)
+    dominance: Mapped[float] = mapped_column(Float)
+    model_version: Mapped[str] = mapped_column(String(64))
+    consistency_violations: Mapped[str] = mapped_column(String(64), default="")  # comma-separated
+
+
+class Period(Base):
+    """A named stretch of time (a term, a quarter) that outcomes and features refer to."""
+
+    __tablename__ = "periods"
+    __table_args__ = (CheckConstraint("starts_on < ends_on", name="order"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)  # exclusive
+
+
+class Outcome(Base):
+    """A grade and/or an at-risk label for one subject in one period."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (UniqueConstraint("subject_id", "period_id", name="uq_outcomes_subject_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("periods.id", ondelete="CASCADE"))
+    grade: Mapped[float | None] = mapped_column(Float)
+    at_risk: Mapped[bool | None] = mapped_column(Boolean)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what to which object; kept when the user or the object is deleted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(48))
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,71 @@
+"""Immutable copies of rows that the service layer returns (no database session attached)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    username: str
+    role: str
+    display_name: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    id: int
+    name: str
+    kind: str
+    keep_images: bool
+    is_simulated: bool
+
+
+@dataclass(frozen=True)
+class SubjectInfo:
+    id: int
+    group_id: int
+    code: str
+    consent: str
+    is_simulated: bool
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    group_id: int
+    started_at: datetime
+    context_note: str
+
+
+@dataclass(frozen=True)
+class PeriodInfo:
+    id: int
+    name: str
+    starts_on: date
+    ends_on: date
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    capture_id: int
+    reading_ids: tuple[int, ...]
+    image_kept: bool
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """Outcome CSV import: rows written (or that would be, on a dry run) and rows refused."""
+
+    imported: int
+    problems: pd.DataFrame  # line, column, value, problem
+    dry_run: bool
+
+
+def view(cls, row):
+    """A view dataclass filled from the same-named attributes of an ORM row."""
+    return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})

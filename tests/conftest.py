@@ -1,0 +1,89 @@
+"""Shared fixtures. The database fixtures run each test on a real SQLite file and, where a server
+answers at VADLENS_TEST_POSTGRES_URL, on PostgreSQL too (each test in a schema of its own)."""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+
+POSTGRES_URL = os.environ.get("VADLENS_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing():
+    """Argon2's test profile: the default costs seconds per hash on a loaded 2-core machine.
+    test_db_access checks the default parameters separately."""
+    from argon2 import profiles
+    from db import security
+    security.use_parameters(profiles.CHEAPEST)
+    yield
+    security.use_parameters(profiles.get_default_parameters())
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's database lives; picklable, so child processes can open it too."""
+
+    url: str
+    connect_args: dict = field(default_factory=dict)
+
+    def engine(self):
+        from db import make_engine
+        return make_engine(self.url, connect_args=self.connect_args)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        yield Database(f"sqlite:///{tmp_path / 'vadlens.db'}")
+        return
+    from sqlalchemy import create_engine, text
+    admin_engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin_engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # any failure to reach the server means: no PostgreSQL here
+        admin_engine.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
+                    "set VADLENS_TEST_POSTGRES_URL or run .ci/services.sh")
+    yield Database(POSTGRES_URL, {"options": f"-csearch_path={schema}"})
+    with admin_engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin_engine.dispose()
+
+
+@pytest.fixture
+def engine(database):
+    from db import init_db
+    engine = database.engine()
+    init_db(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def service(engine):
+    from db.services import Service
+    return Service(engine)
+
+
+@pytest.fixture
+def admin(service):
+    return service.create_first_admin("admin", "admin-password-1")
+
+
+@pytest.fixture
+def make_reading():
+    """A valid FaceReading; keyword arguments override its fields."""
+    from vadcore.readings import FaceReading
+    from vadcore.taxonomy import CLASS_NAMES
+
+    def make(label: str = "happy", valence: float = 0.5, arousal: float = 0.2, dominance: float = 0.1, **kw):
+        probs = {c: (0.4 if c == label else 0.1) for c in CLASS_NAMES}
+        return FaceReading(label=label, probabilities=probs, valence=valence, arousal=arousal,
+                           dominance=dominance, model_version="test-1", box=(1, 2, 30, 40), **kw)
+    return make

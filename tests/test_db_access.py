@@ -1,0 +1,130 @@
+"""Accounts and roles, enforced by the service layer itself."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from db.services import InvalidInput, PermissionDenied
+
+CHECKSUM = hashlib.sha256(b"photo").hexdigest()
+
+
+@pytest.fixture
+def world(service, admin):
+    """Two teachers with a class each and a psychologist with a caseload, one subject in each."""
+    svc = service
+    t1 = svc.create_user(admin, "teacher1", "teacher1-password", "teacher")
+    t2 = svc.create_user(admin, "teacher2", "teacher2-password", "teacher")
+    psy = svc.create_user(admin, "psy", "psychologist-pw", "psychologist")
+    class_a = svc.create_group(admin, "7a", "class")
+    class_b = svc.create_group(admin, "7b", "class")
+    caseload = svc.create_group(admin, "Clinic caseload", "caseload")
+    svc.grant_access(admin, t1.id, class_a.id)
+    svc.grant_access(admin, t2.id, class_b.id)
+    svc.grant_access(admin, psy.id, caseload.id)
+    subjects = {g.name: svc.create_subject(admin, g.id, "S-01", consent="granted") for g in (class_a, class_b, caseload)}
+    return dict(t1=t1, t2=t2, psy=psy, class_a=class_a, class_b=class_b, caseload=caseload, subjects=subjects)
+
+
+def test_first_admin_only_once(service):
+    assert service.needs_first_admin()
+    service.create_first_admin("root", "first-admin-pw")
+    assert not service.needs_first_admin()
+    with pytest.raises(PermissionDenied):
+        service.create_first_admin("intruder", "second-admin-pw")
+
+
+def test_authenticate_checks_the_argon2_hash(service, admin):
+    user = service.authenticate("admin", "admin-password-1")
+    assert user is not None and user.role == "admin"
+    assert service.authenticate("admin", "wrong-password") is None
+    assert service.authenticate("nobody", "admin-password-1") is None
+    with service.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
+    assert stored.startswith("$argon2id$") and "admin-password-1" not in stored
+
+
+def test_weaker_hashes_are_upgraded_to_the_default_parameters_at_login(service, admin):
+    from argon2 import profiles
+    from db import security
+    security.use_parameters(profiles.get_default_parameters())
+    try:
+        assert service.authenticate("admin", "admin-password-1") is not None  # made with the test profile
+        with service.engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
+        assert stored.startswith("$argon2id$") and not security.needs_rehash(stored)
+        assert service.authenticate("admin", "admin-password-1") is not None
+    finally:
+        security.use_parameters(profiles.CHEAPEST)
+
+
+def test_short_passwords_are_refused(service, admin):
+    with pytest.raises(InvalidInput):
+        service.create_user(admin, "t", "short", "teacher")
+
+
+def test_teacher_asking_for_another_teachers_subject_is_refused(service, world):
+    other = world["subjects"]["7b"]
+    with pytest.raises(PermissionDenied):
+        service.get_subject(world["t1"], other.id)
+    with pytest.raises(PermissionDenied):
+        service.list_subjects(world["t1"], world["class_b"].id)
+    with pytest.raises(PermissionDenied):
+        service.delete_subject(world["t1"], other.id)
+    assert service.get_subject(world["t2"], other.id).code == "S-01"
+
+
+def test_each_role_lists_only_its_groups_and_subjects(service, admin, world):
+    assert [g.name for g in service.list_groups(world["t1"])] == ["7a"]
+    assert [g.name for g in service.list_groups(world["psy"])] == ["Clinic caseload"]
+    assert len(service.list_groups(admin)) == 3
+    assert {s.group_id for s in service.list_subjects(world["psy"])} == {world["caseload"].id}
+    assert {s.group_id for s in service.list_subjects(world["t1"])} == {world["class_a"].id}
+
+
+def test_a_teacher_cannot_be_given_a_caseload(service, admin, world):
+    with pytest.raises(InvalidInput):
+        service.grant_access(admin, world["t1"].id, world["caseload"].id)
+
+
+def test_admin_only_operations_are_refused_to_others(service, world):
+    t1 = world["t1"]
+    for call in (lambda: service.create_user(t1, "x1", "long-enough-pw", "admin"),
+                 lambda: service.create_group(t1, "mine", "class"),
+                 lambda: service.grant_access(t1, t1.id, world["class_b"].id),
+                 lambda: service.audit_log(t1),
+                 lambda: service.database_size(t1)):
+        with pytest.raises(PermissionDenied):
+            call()
+
+
+def test_readings_of_other_groups_are_invisible(service, admin, world, make_reading):
+    for name, group in (("7a", world["class_a"]), ("7b", world["class_b"])):
+        meeting = service.create_session(admin, group.id)
+        service.save_capture(admin, meeting.id, [make_reading()], [world["subjects"][name].id], CHECKSUM, "upload")
+    frame = service.readings_frame(world["t1"])
+    assert set(frame["group_id"]) == {world["class_a"].id}
+    assert len(service.readings_frame(admin)) == 2
+    with pytest.raises(PermissionDenied):
+        service.readings_frame(world["t1"], group_id=world["class_b"].id)
+
+
+def test_a_disabled_account_is_refused_at_once(service, admin, world):
+    service.deactivate_user(admin, world["t1"].id)
+    with pytest.raises(PermissionDenied):
+        service.list_groups(world["t1"])
+    assert service.authenticate("teacher1", "teacher1-password") is None
+
+
+def test_subject_access_and_refusals_are_audited(service, admin, world):
+    service.get_subject(world["t1"], world["subjects"]["7a"].id)
+    with pytest.raises(PermissionDenied):
+        service.get_subject(world["t1"], world["subjects"]["7b"].id)
+    log = service.audit_log(admin)
+    mine = log[log["username"] == "teacher1"]
+    assert {"view_subject", "denied"} <= set(mine["action"])
+
+
+def test_database_size_is_reported(service, admin):
+    assert service.database_size(admin) > 0

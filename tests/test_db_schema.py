@@ -1,0 +1,54 @@
+"""The schema comes from Alembic, matches the models, and SQLite runs with WAL and foreign keys."""
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from db import alembic_config, init_db, make_engine
+from db.models import Base
+
+
+def test_init_db_creates_every_table_on_a_fresh_database(engine):
+    tables = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) | {"alembic_version"} <= tables
+
+
+def test_init_db_twice_is_harmless(engine):
+    init_db(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
+def test_migrations_match_the_models(engine):
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_downgrade_to_base_and_back(engine):
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    init_db(engine)
+    assert "face_readings" in inspect(engine).get_table_names()
+
+
+def test_sqlite_file_uses_wal_and_enforces_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")  # parent folder is created
+    init_db(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_database_url_setting_overrides_the_default(monkeypatch, tmp_path):
+    from db.engine import DEFAULT_URL, database_url
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert database_url() == DEFAULT_URL and DEFAULT_URL.endswith("var/vadlens.db")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    assert make_engine().url.database == str(tmp_path / "other.db")

@@ -1,0 +1,244 @@
+"""Writes are atomic, cascade where they should, survive crashes and concurrent writers, and keep
+simulated data apart from real data."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, text
+
+from db.services import InvalidInput, Service
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTO = b"\x89PNG fake photo bytes"
+CHECKSUM = hashlib.sha256(PHOTO).hexdigest()
+TABLES = ("users", "groups", "subjects", "sessions", "captures", "face_readings", "outcomes", "periods")
+
+
+@pytest.fixture
+def klass(service, admin):
+    """A class with two consenting subjects and one session."""
+    group = service.create_group(admin, "7a", "class")
+    subjects = [service.create_subject(admin, group.id, code, consent="granted") for code in ("S-01", "S-02")]
+    meeting = service.create_session(admin, group.id, context_note="maths")
+    return group, subjects, meeting
+
+
+def counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES}
+
+
+def test_a_capture_is_stored_with_its_readings_and_assignments(service, admin, klass, make_reading):
+    group, (s1, s2), meeting = klass
+    result = service.save_capture(admin, meeting.id, [make_reading("happy"), make_reading("sad", valence=-0.4),
+                                                      make_reading("neutral")],
+                                  [s1.id, s2.id, None], CHECKSUM, "upload", image_bytes=PHOTO)
+    assert len(result.reading_ids) == 3 and not result.image_kept
+    frame = service.readings_frame(admin, session_id=meeting.id)
+    assert list(frame["subject_code"].fillna("-")) == ["S-01", "S-02", "-"]
+    assert list(frame["label"]) == ["happy", "sad", "neutral"]
+    assert frame.loc[1, "valence"] == pytest.approx(-0.4)
+    assert frame["captured_at"].dt.tz is not None
+    assert service.capture_image(admin, result.capture_id) is None  # policy: photos not kept
+
+
+def test_the_photo_is_kept_only_where_the_group_policy_says_so(service, admin, make_reading):
+    group = service.create_group(admin, "Studio", "class", keep_images=True)
+    meeting = service.create_session(admin, group.id)
+    result = service.save_capture(admin, meeting.id, [make_reading()], None, CHECKSUM, "upload", image_bytes=PHOTO)
+    assert result.image_kept and service.capture_image(admin, result.capture_id) == PHOTO
+
+
+def test_a_checksum_that_does_not_match_the_photo_is_refused(service, admin, klass, make_reading):
+    with pytest.raises(InvalidInput):
+        service.save_capture(admin, klass[2].id, [make_reading()], None, "0" * 64, "upload", image_bytes=PHOTO)
+
+
+def test_readings_need_consent_and_the_same_group(service, admin, klass, make_reading):
+    group, (s1, _), meeting = klass
+    pending = service.create_subject(admin, group.id, "S-03")
+    other = service.create_group(admin, "7b", "class")
+    stranger = service.create_subject(admin, other.id, "S-01", consent="granted")
+    before = counts(service.engine)
+    for subject in (pending, stranger):
+        with pytest.raises(InvalidInput):
+            service.save_capture(admin, meeting.id, [make_reading()], [subject.id], CHECKSUM, "upload")
+    assert counts(service.engine) == before
+
+
+def test_deleting_a_subject_deletes_their_readings_and_outcomes(service, admin, klass, make_reading):
+    from datetime import date
+    group, (s1, s2), meeting = klass
+    service.save_capture(admin, meeting.id, [make_reading(), make_reading(), make_reading()],
+                         [s1.id, s1.id, s2.id], CHECKSUM, "upload")
+    service.create_period(admin, "T1", date(2000, 1, 1), date(2100, 1, 1))
+    service.import_outcomes(admin, group.id, "subject_code,period,grade\nS-01,T1,4\nS-02,T1,5\n")
+    service.delete_subject(admin, s1.id)
+    frame = service.readings_frame(admin)
+    assert list(frame["subject_code"]) == ["S-02"]
+    assert list(service.outcomes_frame(admin, group.id)["subject_code"]) == ["S-02"]
+    assert [s.code for s in service.list_subjects(admin, group.id)] == ["S-02"]
+    assert counts(service.engine)["captures"] == 1  # the capture stays with the other subject's reading
+
+
+def test_an_error_midway_through_a_capture_leaves_the_database_as_before(service, admin, klass, make_reading):
+    _, (s1, s2), meeting = klass
+    before = counts(service.engine)
+
+    def fail_on_readings(conn, cursor, statement, params, context, executemany):
+        # The capture row is already written when the readings go in: this is mid-transaction.
+        if statement.lstrip().upper().startswith("INSERT INTO FACE_READINGS"):
+            raise RuntimeError("injected crash")
+
+    event.listen(service.engine, "before_cursor_execute", fail_on_readings)
+    try:
+        with pytest.raises(RuntimeError, match="injected crash"):
+            service.save_capture(admin, meeting.id, [make_reading(), make_reading()], [s1.id, s2.id],
+                                 CHECKSUM, "upload")
+    finally:
+        event.remove(service.engine, "before_cursor_execute", fail_on_readings)
+    assert counts(service.engine) == before
+    service.save_capture(admin, meeting.id, [make_reading()], [s1.id], CHECKSUM, "upload")  # still usable
+    assert counts(service.engine)["face_readings"] == 1
+
+
+# A child process that dies (os._exit, no clean-up) after writing the capture row, mid-transaction.
+_KILLED_WRITER = """
+import json, os, sys
+from sqlalchemy import event
+from db import make_engine
+from db.services import Service
+from db.views import UserInfo
+from vadcore.readings import FaceReading
+from vadcore.taxonomy import CLASS_NAMES
+args = json.loads(sys.argv[1])
+engine = make_engine(args["url"], connect_args=args["connect_args"])
+def die(conn, cursor, statement, *rest):
+    if statement.lstrip().upper().startswith("INSERT INTO FACE_READINGS"):
+        os._exit(3)
+event.listen(engine, "before_cursor_execute", die)
+probs = {c: 1 / 7 for c in CLASS_NAMES}
+reading = FaceReading("neutral", probs, 0.0, 0.0, 0.0, "test-1")
+Service(engine).save_capture(UserInfo(**args["actor"]), args["session_id"], [reading, reading],
+                             [None, None], "a" * 64, "upload")
+"""
+
+
+def _child(code: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _actor_json(user) -> dict:
+    return {k: getattr(user, k) for k in ("id", "username", "role", "display_name", "is_active")}
+
+
+def test_a_process_killed_mid_write_leaves_the_database_as_before(database, service, admin, klass):
+    before = counts(service.engine)
+    service.engine.dispose()  # no pooled SQLite connection of ours holds the file meanwhile
+    payload = json.dumps({"url": database.url, "connect_args": database.connect_args,
+                          "actor": _actor_json(admin), "session_id": klass[2].id})
+    proc = _child(_KILLED_WRITER, payload)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert counts(service.engine) == before
+    if service.engine.dialect.name == "sqlite":
+        with service.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+_WRITER = """
+import json, sys
+from db import make_engine
+from db.services import Service
+from db.views import UserInfo
+from vadcore.readings import FaceReading
+from vadcore.taxonomy import CLASS_NAMES
+args = json.loads(sys.argv[1])
+service = Service(make_engine(args["url"], connect_args=args["connect_args"]))
+probs = {c: 1 / 7 for c in CLASS_NAMES}
+reading = FaceReading("neutral", probs, 0.0, 0.0, 0.0, "test-1")
+for i in range(args["n"]):
+    service.save_capture(UserInfo(**args["actor"]), args["session_id"], [reading] * 3,
+                         [args["subject_id"]] * 3, "b" * 64, "upload")
+"""
+
+
+def test_concurrent_writer_processes_lose_nothing(database, service, admin, klass):
+    _, (s1, _), meeting = klass
+    n_procs, n_each = 4, 10
+    payload = json.dumps({"url": database.url, "connect_args": database.connect_args, "n": n_each,
+                          "actor": _actor_json(admin), "session_id": meeting.id, "subject_id": s1.id})
+    procs = [_child(_WRITER, payload) for _ in range(n_procs)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    frame = service.readings_frame(admin, session_id=meeting.id)
+    assert len(frame) == n_procs * n_each * 3
+    assert frame["capture_id"].nunique() == n_procs * n_each
+
+
+def test_concurrent_writer_threads_lose_nothing(service, admin, klass, make_reading):
+    _, (s1, s2), meeting = klass
+    errors: list[BaseException] = []
+
+    def write(subject_id: int) -> None:
+        try:
+            for _ in range(10):
+                service.save_capture(admin, meeting.id, [make_reading()], [subject_id], CHECKSUM, "upload")
+                service.readings_frame(admin, subject_id=subject_id)
+        except BaseException as exc:  # reported below; a thread's exception would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(sid,)) for sid in (s1.id, s2.id, s1.id, s2.id)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(service.readings_frame(admin, session_id=meeting.id)) == 40
+
+
+def test_simulated_subjects_and_captures_stay_out_of_real_groups(service, admin, klass, make_reading):
+    real_group, (s1, _), meeting = klass
+    sim_group = service.create_group(admin, "[SIMULATED] demo", "class", is_simulated=True)
+    with pytest.raises(InvalidInput):
+        service.create_subject(admin, real_group.id, "SIM-001", consent="granted", is_simulated=True)
+    with pytest.raises(InvalidInput):
+        service.create_subject(admin, sim_group.id, "REAL-1", consent="granted")
+    with pytest.raises(InvalidInput):
+        service.save_capture(admin, meeting.id, [make_reading()], [s1.id], CHECKSUM, "simulated")
+    sim_meeting = service.create_session(admin, sim_group.id)
+    with pytest.raises(InvalidInput):  # a real subject's face cannot go into a simulated session
+        service.save_capture(admin, sim_meeting.id, [make_reading()], [s1.id], CHECKSUM, "simulated")
+
+
+def test_readings_are_filtered_by_date_and_exported_as_csv(service, admin, klass, make_reading):
+    from datetime import datetime, timezone
+    _, (s1, _), meeting = klass
+    for month in (1, 2, 3):
+        service.save_capture(admin, meeting.id, [make_reading()], [s1.id], CHECKSUM, "upload",
+                             captured_at=datetime(2024, month, 10, tzinfo=timezone.utc))
+    feb = service.readings_frame(admin, start=datetime(2024, 2, 1, tzinfo=timezone.utc),
+                                 end=datetime(2024, 3, 1, tzinfo=timezone.utc))
+    assert list(feb["captured_at"].dt.month) == [2]
+    csv = service.export_readings_csv(admin, subject_id=s1.id)
+    lines = csv.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("reading_id,") and "2024-03-10T00:00:00Z" in lines[3]
+    with pytest.raises(InvalidInput):
+        service.readings_frame(admin, start=datetime(2024, 2, 1))  # naive time
+
+
+def test_assigning_a_reading_later(service, admin, klass, make_reading):
+    _, (s1, _), meeting = klass
+    result = service.save_capture(admin, meeting.id, [make_reading()], None, CHECKSUM, "upload")
+    service.assign_reading(admin, result.reading_ids[0], s1.id)
+    assert list(service.readings_frame(admin, subject_id=s1.id)["reading_id"]) == list(result.reading_ids)
