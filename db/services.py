@@ -514,7 +514,8 @@ class Service:
                 raise MixedDataError("simulated and real groups cannot be used together")
             readings = pd.concat([self._readings(s, me, group_id=g.id) for g in groups], ignore_index=True)
             spans = [PeriodSpan(p.name, p.starts_on, p.ends_on) for p in s.scalars(select(Period))]
-            features = subject_period_features(readings.dropna(subset=["subject_id"]), spans)
+            assigned = readings.dropna(subset=["subject_id"]).astype({"subject_id": int})
+            features = subject_period_features(assigned, spans)
             features["is_simulated"] = groups[0].is_simulated
             table = training_table(features, self._outcomes(s, me, group_ids))
             self._audit(s, me, "training_data", "group", None,
