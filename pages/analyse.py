@@ -1,0 +1,154 @@
+"""Analyse: photos in, one reading per face out — boxed, labelled, assigned, saved in one click."""
+import time
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from vadcore.analysis import analyse_photo, annotate
+from vadcore.images import ImageError, image_checksum
+
+user = ui.require_user()
+svc = ui.service()
+st.title("Analyse photos")
+
+if flash := st.session_state.pop("analyse_flash", None):
+    st.success(flash)
+
+# ---------------------------------------------------------------- where the readings go
+left, right = st.columns(2)
+with left:
+    group = ui.pick_group(svc, user, key="analyse_group")
+if group is None:
+    st.stop()
+sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
+NEW = 0
+options = [NEW, *sessions]
+index = 1 if sessions else 0
+if (started := st.session_state.pop("analyse_started", None)) in sessions:  # a session started just now
+    st.session_state.pop(f"analyse_session_{group.id}", None)
+    index = options.index(started)
+with right:
+    session_id = st.selectbox("Session", options, key=f"analyse_session_{group.id}", index=index,
+                              format_func=lambda i: "➕ Start a new session" if i == NEW else ui.session_label(sessions[i]))
+if session_id == NEW:
+    with st.form("new_session", border=False):
+        note = st.text_input("Note for the new session (optional)", placeholder="e.g. maths, 2nd period")
+        if st.form_submit_button("Start session", type="primary"):
+            created = ui.attempt(lambda: svc.create_session(user, group.id, context_note=note.strip()))
+            if created is not None:
+                st.session_state["analyse_started"] = created.id
+                st.rerun()
+    st.stop()
+
+# ---------------------------------------------------------------- photos in
+nonce = st.session_state.setdefault("analyse_nonce", 0)  # a new key empties the uploader after saving
+files = st.file_uploader("Photos — one or many (JPEG, PNG, WebP, BMP, GIF, TIFF)", accept_multiple_files=True,
+                         key=f"uploads_{nonce}")
+inputs = [(f.name, f.getvalue(), "upload") for f in files or []]
+if st.toggle("Take a photo with the camera", key="use_camera"):
+    shot = st.camera_input("Camera", key=f"camera_{nonce}")
+    if shot is not None:
+        inputs.append(("camera photo", shot.getvalue(), "camera"))
+if not inputs:
+    st.caption(f"Readings will be saved to session #{session_id} of {group.name}. "
+               f"Model {ui.predictor().model_version}.")
+    st.stop()
+
+# ---------------------------------------------------------------- analysis (each photo once per upload)
+cache = st.session_state.setdefault("analyses", {})  # checksum -> (PhotoAnalysis | error text, seconds)
+todo = [(name, data) for name, data, _ in inputs if image_checksum(data) not in cache]
+if todo:
+    model, finder = ui.predictor(), ui.detector()
+    bar = st.progress(0.0)
+    for k, (name, data) in enumerate(todo):
+        bar.progress(k / len(todo), text=f"Analysing {name} ({k + 1} of {len(todo)})…")
+        started = time.perf_counter()
+        try:
+            result = analyse_photo(data, model, finder)
+        except ImageError as exc:
+            result = str(exc)
+        cache[image_checksum(data)] = (result, time.perf_counter() - started)
+    bar.empty()
+
+subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
+assignable = {s.code: s.id for s in subjects if s.consent == "granted"}
+ANON = "anonymous"
+if len(assignable) < len(subjects):
+    st.caption(f"{len(subjects) - len(assignable)} subject(s) of {group.name} have no consent on record "
+               "and cannot be assigned (Subjects page).")
+
+ready = []  # (name, data, source, analysis, assignment column)
+saved = st.session_state.setdefault("saved_checksums", set())
+for name, data, source in inputs:
+    checksum = image_checksum(data)
+    result, seconds = cache[checksum]
+    if isinstance(result, str):
+        st.error(f"**{name}** was not analysed: {result}", icon=":material/broken_image:")
+        continue
+    if not result.has_faces:
+        st.warning(f"**{name}**: no face was found in this photo, so there is nothing to save from it. "
+                   "Faces need to be roughly frontal and at least about 20 pixels wide.", icon=":material/face:")
+        continue
+    with st.container(border=True):
+        n = len(result.readings)
+        st.markdown(f"**{name}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
+                    + (" — already saved" if checksum in saved else ""))
+        pic, table = st.columns([3, 2])
+        pic.image(annotate(result.image, result.readings), caption=f"{name}: numbered faces with class, "
+                  "confidence and V/A/D on −1…+1", width="stretch")
+        rows = pd.DataFrame({
+            "Face": range(1, n + 1),
+            "Class": [r.label for r in result.readings],
+            "Confidence": [r.confidence for r in result.readings],
+            "V": [r.valence for r in result.readings],
+            "A": [r.arousal for r in result.readings],
+            "D": [r.dominance for r in result.readings],
+            "Consistent": ["yes" if r.is_consistent else "no: " + ", ".join(r.consistency_violations)
+                           for r in result.readings],
+            "Subject": [ANON] * n,
+        })
+        edited = table.data_editor(
+            rows, key=f"assign_{checksum[:16]}", hide_index=True, width="stretch", num_rows="fixed",
+            disabled=[c for c in rows.columns if c != "Subject"],
+            column_config={
+                "Confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0, max_value=1),
+                "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
+                "A": st.column_config.NumberColumn("A", format="%+.2f", help="Arousal, −1…+1"),
+                "D": st.column_config.NumberColumn("D", format="%+.2f", help="Dominance, −1…+1"),
+                "Consistent": st.column_config.TextColumn("Sign check", help="Whether V/A/D signs agree with the class"),
+                "Subject": st.column_config.SelectboxColumn("Subject", options=[ANON, *assignable], required=True,
+                                                            help="Assign the face to a subject code, or leave anonymous"),
+            })
+        if checksum not in saved:
+            ready.append((name, data, source, result, [assignable.get(code) for code in edited["Subject"]]))
+
+# ---------------------------------------------------------------- save, one click for every photo shown
+if ready:
+    faces = sum(len(r[3].readings) for r in ready)
+    label = f"Save {faces} reading{'s' if faces != 1 else ''} from {len(ready)} photo{'s' if len(ready) != 1 else ''}"
+    if st.button(label, type="primary", key="save", icon=":material/save:"):
+        done, failed = [], []
+        for name, data, source, result, assignment in ready:
+            codes = [c for c in assignment if c is not None]
+            if len(codes) != len(set(codes)):
+                st.error(f"**{name}**: one subject is assigned to two faces; nothing from this photo was saved.")
+                failed.append(name)
+                continue
+            stored = ui.attempt(lambda: svc.save_capture(user, session_id, result.readings, assignment,
+                                                         result.checksum, source, image_bytes=data), name)
+            if stored is None:
+                failed.append(name)
+            else:
+                saved.add(result.checksum)
+                done.append(f"{name} ({len(stored.reading_ids)} faces{', photo kept' if stored.image_kept else ''})")
+        if done and not failed:
+            st.session_state["analyse_flash"] = (f"Saved to session #{session_id}: " + "; ".join(done)
+                                                 + ". Open the Session explorer to see them.")
+            st.session_state["analyse_nonce"] = nonce + 1
+            st.session_state["analyses"] = {}
+            st.rerun()
+        elif done:
+            st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(failed)} (see above).")
+elif any(image_checksum(d) in saved for _, d, _ in inputs):
+    st.info("Everything shown here is saved already.")

@@ -1,0 +1,421 @@
+"""The Streamlit app driven page by page with Streamlit's AppTest: a real SQLite file, the real
+model file and real photos; nothing mocked.
+
+Skips (with the reason) where ../shared/data/photos or models/vadlens_resnet18.pt is absent.
+"""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "app.py")
+PHOTOS = REPO.parent / "shared" / "data" / "photos"
+CHECKPOINT = REPO / "models" / "vadlens_resnet18.pt"
+TIMEOUT = 900  # seconds per script run: generous, the CPU may be shared with a training run
+
+PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1", "psych": "psych-password-1"}
+
+needs_model = pytest.mark.skipif(not CHECKPOINT.exists(), reason=f"model checkpoint {CHECKPOINT} is absent")
+needs_photos = pytest.mark.skipif(not (PHOTOS / "obama_and_biden.jpg").exists(),
+                                  reason=f"sample photos not found under {PHOTOS} (../shared/data is absent)")
+
+
+@pytest.fixture
+def db_url(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    return url
+
+
+@pytest.fixture
+def pilot(db_url):
+    """A small pilot: admin, a teacher with a class, a psychologist with a caseload, subjects."""
+    from db import init_db, make_engine
+    from db.services import Service
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    svc = Service(engine)
+    admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
+    teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
+    psych = svc.create_user(admin, "psych", PASSWORDS["psych"], "psychologist", "Pia Psych")
+    klass = svc.create_group(admin, "Class 4B", "class")
+    caseload = svc.create_group(admin, "Caseload A", "caseload")
+    svc.grant_access(admin, teacher.id, klass.id)
+    svc.grant_access(admin, psych.id, caseload.id)
+    subjects = {code: svc.create_subject(admin, klass.id, code, consent)
+                for code, consent in (("S-01", "granted"), ("S-02", "granted"), ("S-03", "pending"))}
+    svc.create_subject(admin, caseload.id, "C-01", "granted")
+    yield {"svc": svc, "admin": admin, "teacher": teacher, "psych": psych, "class": klass,
+           "caseload": caseload, "subjects": subjects}
+    engine.dispose()
+
+
+def start() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def login(username: str) -> AppTest:
+    at = start()
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(PASSWORDS[username])
+    at.button(key="FormSubmitter:login-Log in").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["user"].username == username
+    return at
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def plotly_specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def values(array) -> np.ndarray:
+    """A trace's data array: plotly writes numbers as base64 typed arrays ({dtype, bdata})."""
+    if isinstance(array, dict) and "bdata" in array:
+        import base64
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- log-in and roles
+
+def test_first_start_asks_for_the_first_admin(db_url):
+    at = start()
+    assert at.title[0].value == "Welcome to VAD Lens"
+    at.text_input(key="first_username").input("boss")
+    at.text_input(key="first_password").input("boss-password-1")
+    at.text_input(key="first_repeat").input("boss-password-2")
+    at.button(key="FormSubmitter:first_admin-Create administrator").click().run()
+    assert "differ" in texts(at.error)
+    assert "user" not in at.session_state
+
+    at.text_input(key="first_repeat").input("boss-password-1")
+    at.button(key="FormSubmitter:first_admin-Create administrator").click().run()
+    assert not at.exception
+    assert at.session_state["user"].role == "admin"
+    assert at.title[0].value == "Analyse photos"
+    at.switch_page("pages/admin.py").run()
+    assert at.title[0].value == "Admin" and not at.exception
+
+    # Once an administrator exists, a fresh visitor gets the log-in page instead.
+    assert start().title[0].value == "VAD Lens"
+
+
+def test_login_refuses_a_wrong_password_and_logs_out(pilot):
+    at = start()
+    at.text_input(key="login_username").input("teacher")
+    at.text_input(key="login_password").input("not-the-password")
+    at.button(key="FormSubmitter:login-Log in").click().run()
+    assert "Wrong username or password" in texts(at.error)
+    assert "user" not in at.session_state
+
+    at = login("teacher")
+    assert "Tom Teacher" in texts(at.sidebar.caption)
+    at.sidebar.button(key="logout").click().run()
+    assert "user" not in at.session_state
+    assert at.title[0].value == "VAD Lens"
+
+
+def test_navigation_shows_only_what_the_role_may_open(pilot):
+    teacher = login("teacher")
+    for page in ("pages/analyse.py", "pages/explorer.py", "pages/subjects.py", "pages/outcomes.py",
+                 "pages/account.py"):
+        teacher.switch_page(page).run()
+        assert not teacher.exception and not teacher.error, page
+    for page in ("pages/admin.py", "pages/timelines.py"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            teacher.switch_page(page)
+    # The teacher's group picker lists their class only, not the psychologist's caseload.
+    teacher.switch_page("pages/analyse.py").run()
+    assert teacher.selectbox(key="analyse_group").options == ["Class 4B (class)"]
+
+    psych = login("psych")
+    psych.switch_page("pages/timelines.py").run()
+    assert psych.title[0].value == "Timelines" and not psych.exception
+    assert psych.selectbox(key="timeline_group").options == ["Caseload A (caseload)"]
+    with pytest.raises(ValueError):
+        psych.switch_page("pages/admin.py")
+
+
+def test_a_disabled_account_is_logged_out_at_its_next_step(pilot):
+    at = login("teacher")
+    pilot["svc"].deactivate_user(pilot["admin"], pilot["teacher"].id)
+    at.switch_page("pages/subjects.py").run()
+    assert "disabled" in texts(at.error)
+    assert "user" not in at.session_state
+
+
+# ---------------------------------------------------------------- analyse → save → explore → timeline
+
+def _open_new_session(at: AppTest, note: str) -> None:
+    at.switch_page("pages/analyse.py").run()
+    picker = at.selectbox(key="analyse_group")
+    picker.select_index(picker.options.index("Class 4B (class)")).run()
+    at.text_input[0].input(note)
+    at.button(key="FormSubmitter:new_session-Start session").click().run()
+    assert not at.exception, at.exception
+
+
+@needs_model
+@needs_photos
+def test_analyse_save_explore_and_timeline(pilot):
+    from vadcore.images import image_checksum
+
+    at = login("admin")
+    _open_new_session(at, "maths, 2nd period")
+    photo = (PHOTOS / "obama_and_biden.jpg").read_bytes()
+    at.file_uploader(key="uploads_0").set_value(("obama_and_biden.jpg", photo, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert len(at.image) == 1, "the labelled photo is shown"
+    table = at.data_editor[0].value
+    n = len(table)
+    assert n >= 2 and list(table["Face"]) == list(range(1, n + 1))
+    assert set(table["Class"]) <= {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert table[["V", "A", "D"]].abs().le(1).all().all()
+    # Only subjects with consent are offered; S-03 (pending) is not.
+    assert "1 subject(s) of Class 4B have no consent" in texts(at.caption)
+
+    # Assign face 1 to S-01 (what a click in the table's Subject column does) and save.
+    key = f"assign_{image_checksum(photo)[:16]}"
+    at.session_state[key] = {"edited_rows": {0: {"Subject": "S-01"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert at.button(key="save").label == f"Save {n} readings from 1 photo"
+    at.button(key="save").click().run()
+    assert not at.exception, at.exception
+    assert "Saved to session" in texts(at.success)
+
+    svc, admin = pilot["svc"], pilot["admin"]
+    frame = svc.readings_frame(admin, group_id=pilot["class"].id)
+    assert len(frame) == n
+    assert frame.loc[frame["face_index"] == 0, "subject_code"].item() == "S-01"
+    assert frame["subject_id"].notna().sum() == 1
+    assert svc.capture_image(admin, int(frame["capture_id"].iloc[0])) is None  # class policy: no photos kept
+
+    # The same photo again is not saved twice by accident.
+    at.file_uploader(key="uploads_1").set_value(("obama_and_biden.jpg", photo, "image/jpeg")).run()
+    assert "already saved" in texts(at.markdown)
+    assert all(b.key != "save" for b in at.button)
+
+    # Explorer: the readings in the 3D view, anchors and axes on the VAD scale.
+    at.switch_page("pages/explorer.py").run()
+    assert not at.exception, at.exception
+    assert at.metric[0].value == str(n)
+    spec3d, spec2d, mix = plotly_specs(at)
+    points = [t for t in spec3d["data"] if t["type"] == "scatter3d" and t.get("mode") == "markers"]
+    assert sum(len(values(t["x"])) for t in points) == n
+    anchors = [t for t in spec3d["data"] if t["name"] == "class prototypes (R&M 1977 PAD)"]
+    assert len(anchors) == 1 and len(values(anchors[0]["x"])) == 7
+    for axis in ("xaxis", "yaxis", "zaxis"):
+        assert spec3d["layout"]["scene"][axis]["range"] == [-1.05, 1.05]
+        assert "(−1 … +1)" in spec3d["layout"]["scene"][axis]["title"]["text"]
+    assert any("S-01" in h for t in points for h in t["hovertext"])
+    assert "Share of faces (%)" in mix["layout"]["yaxis"]["title"]["text"]
+
+    # Filter by subject: only S-01's reading is left.
+    at.selectbox(key="explore_subject").select(pilot["subjects"]["S-01"].id).run()
+    assert at.metric[0].value == "1"
+
+    # Timeline of S-01 with a rule that fires on this one session.
+    at.switch_page("pages/timelines.py").run()
+    at.selectbox(key="timeline_group").select_index(at.selectbox(key="timeline_group").options.index("Class 4B (class)")).run()
+    at.selectbox(key="timeline_subject").select(pilot["subjects"]["S-01"].id).run()
+    value = frame.loc[frame["face_index"] == 0, "valence"].item()
+    at.number_input(key="rule_threshold").set_value(min(1.0, round(value + 0.05, 2) + 0.05)).run()
+    at.number_input(key="rule_n").set_value(1).run()
+    assert not at.exception, at.exception
+    assert "The rule fires in 1 session" in texts(at.error)
+    timeline = plotly_specs(at)[0]
+    assert any(t["name"] == "rule fires" for t in timeline["data"])
+    assert "maths, 2nd period" in json.dumps(timeline["data"])  # the session note is in the hover
+    assert timeline["layout"]["xaxis3"]["title"]["text"] == "Session date (UTC)"
+
+
+@needs_model
+def test_bad_photos_get_clear_messages_and_nothing_is_saved(pilot):
+    at = login("teacher")
+    _open_new_session(at, "bad inputs")
+    blank = png(Image.new("RGB", (400, 300), (200, 180, 160)))
+    huge = png(Image.new("L", (8660, 5774), 128))  # 50 megapixels
+    good = jpeg(Image.open(PHOTOS / "obama_and_biden.jpg")) if (PHOTOS / "obama_and_biden.jpg").exists() else None
+    files = [("wall.png", blank, "image/png"), ("notes.txt", b"minutes of the meeting", "text/plain"),
+             ("broken.jpg", jpeg(Image.new("RGB", (640, 480), (10, 200, 30)))[:700], "image/jpeg"),
+             ("panorama.png", huge, "image/png")]
+    at.file_uploader(key="uploads_0").set_value(files).run()
+    assert not at.exception, at.exception
+    errors = texts(at.error)
+    assert "**notes.txt** was not analysed" in errors
+    assert "**broken.jpg** was not analysed" in errors
+    assert "**panorama.png** was not analysed" in errors and "megapixel" in errors.lower()
+    assert "**wall.png**: no face was found" in texts(at.warning)
+    assert all(b.key != "save" for b in at.button), "nothing to save"
+    assert pilot["svc"].readings_frame(pilot["teacher"]).empty
+
+    if good is None:
+        return
+    # One subject on two faces: refused as a whole, nothing of the photo is written.
+    from vadcore.images import image_checksum
+    at.file_uploader(key="uploads_0").set_value(("group.jpg", good, "image/jpeg")).run()
+    key = f"assign_{image_checksum(good)[:16]}"
+    at.session_state[key] = {"edited_rows": {0: {"Subject": "S-02"}, 1: {"Subject": "S-02"}},
+                             "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="save").click().run()
+    assert "one subject is assigned to two faces" in texts(at.error)
+    assert pilot["svc"].readings_frame(pilot["teacher"]).empty
+
+
+@needs_model
+@needs_photos
+def test_camera_photo_is_analysed_and_saved_as_a_camera_capture(pilot):
+    at = login("teacher")
+    _open_new_session(at, "camera")
+    at.toggle(key="use_camera").set_value(True).run()
+    at.camera_input(key="camera_0").set_value(("shot.jpg", (PHOTOS / "biden.jpg").read_bytes(), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert at.button(key="save").label.startswith("Save 1 reading")
+    at.button(key="save").click().run()
+    assert "Saved to session" in texts(at.success)
+    assert len(pilot["svc"].readings_frame(pilot["teacher"])) == 1
+
+
+# ---------------------------------------------------------------- subjects, outcomes, admin
+
+def test_subjects_page_adds_a_subject_and_records_consent(pilot):
+    at = login("teacher")
+    at.switch_page("pages/subjects.py").run()
+    at.text_input(key="new_subject_code").input("S-04")
+    at.button(key="FormSubmitter:add_subject-Add subject").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    codes = {s.code: s for s in pilot["svc"].list_subjects(pilot["admin"], pilot["class"].id)}
+    assert codes["S-04"].consent == "granted"
+    at.selectbox(key="consent_subject").select(codes["S-04"].id)
+    at.selectbox(key="consent_value").select("withdrawn")
+    at.button(key="FormSubmitter:set_consent-Save consent").click().run()
+    assert pilot["svc"].get_subject(pilot["admin"], codes["S-04"].id).consent == "withdrawn"
+
+
+@pytest.fixture
+def demo_group(pilot):
+    from db.demo import load_demo_cohort, simulate_cohort
+    cohort = simulate_cohort(n_subjects=30, sessions_per_period=3, random_state=1)
+    return load_demo_cohort(pilot["svc"], pilot["admin"], cohort, "Outcomes test")
+
+
+def test_outcomes_import_train_and_rank(pilot, demo_group):
+    at = login("admin")
+    at.switch_page("pages/outcomes.py").run()
+    assert not at.exception, at.exception
+
+    # A CSV with one good line and two bad ones: the dry run reports the bad lines.
+    at.selectbox(key="import_group").select(demo_group).run()
+    csv = b"subject_code,period,grade,at_risk\nSIM-001,SIM-2024-T1,7.5,no\nNOBODY,SIM-2024-T1,6,no\nSIM-002,SIM-2024-T1,abc,no\n"
+    at.file_uploader(key="outcomes_csv").set_value(("grades.csv", csv, "text/csv")).run()
+    assert "2 line(s) will be left out" in texts(at.warning)
+    problems = at.dataframe[0].value
+    assert set(problems["problem"]) == {"unknown subject code", "grade is not a number"}
+    at.button(key="import_csv").click().run()
+    assert "Imported 1 row(s)" in texts(at.success)
+
+    at.multiselect(key="train_groups").set_value([demo_group]).run()
+    at.radio(key="train_target").set_value("at_risk").run()
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    labels = [m.label for m in at.metric]
+    assert labels == ["roc auc", "balanced accuracy", "brier"]
+    assert "improvement" in texts(at.success) + texts(at.warning)
+    ranked = at.dataframe[-1].value
+    assert len(ranked) == 30 and ranked["risk (probability)"].is_monotonic_decreasing
+    assert ranked["drivers (feature value)"].str.len().gt(0).all()
+    importance = plotly_specs(at)[0]
+    assert "Importance (drop in ROC-AUC" in importance["layout"]["xaxis"]["title"]["text"]
+    downloads = {b.key for b in at.get("download_button")}
+    assert {"dl_ranking", "dl_metrics"} <= downloads
+
+    at.radio(key="train_target").set_value("grade").run()
+    at.button(key="train").click().run()
+    assert [m.label for m in at.metric] == ["MAE", "R2"]
+    assert at.dataframe[-1].value["predicted grade"].is_monotonic_increasing
+
+
+def test_admin_manages_users_groups_periods_and_retention(pilot):
+    svc, admin = pilot["svc"], pilot["admin"]
+    at = login("admin")
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception, at.exception
+
+    at.text_input(key="new_user_name").input("teacher2")
+    at.text_input(key="new_user_password").input("teacher2-password-1")
+    at.button(key="FormSubmitter:new_user-Create user").click().run()
+    assert "teacher2" in {u.username for u in svc.list_users(admin)}
+
+    at.text_input(key="new_group_name").input("Class 5A")
+    at.button(key="FormSubmitter:new_group-Create group").click().run()
+    groups = {g.name: g for g in svc.list_groups(admin)}
+    assert groups["Class 5A"].kind == "class" and not groups["Class 5A"].keep_images
+
+    users = {u.username: u for u in svc.list_users(admin)}
+    at.selectbox(key="access_user").select(users["teacher2"].id)
+    at.selectbox(key="access_group").select(groups["Class 5A"].id)
+    at.button(key="FormSubmitter:access-Grant").click().run()
+    assert [g.name for g in svc.list_groups(users["teacher2"])] == ["Class 5A"]
+
+    from datetime import date
+    at.text_input(key="period_name").input("2026-T1")
+    at.date_input(key="period_start").set_value(date(2026, 1, 1))
+    at.date_input(key="period_end").set_value(date(2026, 4, 1))
+    at.button(key="FormSubmitter:new_period-Add period").click().run()
+    assert [p.name for p in svc.list_periods(admin)] == ["2026-T1"]
+
+    # Model card and version, database size, the retrain instructions.
+    assert svc.database_size(admin) > 0
+    assert any(m.label == "Model version" for m in at.metric) or not CHECKPOINT.exists()
+    assert any("scripts/train.py" in c.value for c in at.code)
+    at.button(key="prepare_export").click().run()
+    assert any(b.key == "export_download" for b in at.get("download_button"))
+
+    # Retention: deleting S-01 removes the subject with their readings.
+    s01 = pilot["subjects"]["S-01"]
+    at.selectbox(key="retention_group").select(pilot["class"]).run()
+    at.selectbox(key="retention_subject").select(s01.id).run()
+    assert at.button(key="retention_delete").disabled
+    at.text_input(key="retention_confirm").input("S-01").run()
+    at.button(key="retention_delete").click().run()
+    assert "Deleted S-01" in texts(at.success)
+    assert "S-01" not in {s.code for s in svc.list_subjects(admin, pilot["class"].id)}
+
+
+def test_account_page_changes_the_own_password(pilot):
+    at = login("psych")
+    at.switch_page("pages/account.py").run()
+    at.text_input(key="own_password").input("psych-password-2")
+    at.text_input(key="own_repeat").input("psych-password-2")
+    at.button(key="FormSubmitter:password-Change password").click().run()
+    assert "Password changed" in texts(at.success)
+    assert pilot["svc"].authenticate("psych", "psych-password-2") is not None

@@ -1,0 +1,126 @@
+"""Small helpers the Streamlit pages share: cached handles, the logged-in user, pickers.
+
+Nothing here decides anything about data: reads and writes go through `db.services.Service`
+(which checks roles and group access) and analysis through `vadcore`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import streamlit as st
+
+from db import database_url, init_db, make_engine
+from db.errors import InvalidInput, NotFound, PermissionDenied
+from db.services import Service
+from db.views import GroupInfo, SessionInfo, UserInfo
+from vadcore.checkpoint import DEFAULT_CHECKPOINT
+from vadcore.detect import FaceDetector
+from vadcore.images import ImageError
+from vadcore.inference import EmotionPredictor
+from vadcore.outcomes import MixedDataError, OutcomeCSVError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+USER_KEY = "user"
+
+# Which pages each role may open (the service layer enforces access again on every call).
+ROLE_PAGES: dict[str, tuple[str, ...]] = {
+    "admin": ("analyse", "explorer", "timelines", "subjects", "outcomes", "admin", "account"),
+    "teacher": ("analyse", "explorer", "subjects", "outcomes", "account"),
+    "psychologist": ("analyse", "explorer", "timelines", "subjects", "outcomes", "account"),
+}
+
+# Errors whose message is written for the person using the app.
+USER_ERRORS = (PermissionDenied, NotFound, InvalidInput, MixedDataError, OutcomeCSVError, ImageError)
+
+T = TypeVar("T")
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def _service(url: str) -> Service:
+    engine = make_engine(url)
+    init_db(engine)
+    return Service(engine)
+
+
+def service() -> Service:
+    """The service for `DATABASE_URL` (one engine per URL for the whole server process)."""
+    return _service(database_url())
+
+
+@st.cache_resource(show_spinner="Loading the emotion model…")
+def _predictor(path: str, modified: float) -> EmotionPredictor:
+    return EmotionPredictor(path)
+
+
+def predictor() -> EmotionPredictor:
+    """The emotion model; reloaded when models/vadlens_resnet18.pt is replaced (its mtime changes)."""
+    path = Path(DEFAULT_CHECKPOINT)
+    return _predictor(str(path), path.stat().st_mtime)
+
+
+@st.cache_resource
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+# ------------------------------------------------------------------ the logged-in user
+
+def current_user() -> UserInfo | None:
+    return st.session_state.get(USER_KEY)
+
+
+def require_user(*roles: str) -> UserInfo:
+    """The logged-in user; stops the page for anyone else (or for a role not listed)."""
+    user = current_user()
+    if user is None:
+        st.warning("Please log in.")
+        st.stop()
+    if roles and user.role not in roles:
+        st.error(f"This page is not open to the {user.role} role.")
+        st.stop()
+    return user
+
+
+def log_out() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def attempt(action: Callable[[], T], what: str = "") -> T | None:
+    """Run a service call; show a refusal as an error message instead of a traceback.
+
+    A disabled account is logged out at once."""
+    try:
+        return action()
+    except USER_ERRORS as exc:
+        prefix = f"{what}: " if what else ""
+        st.error(f"{prefix}{exc}")
+        if isinstance(exc, PermissionDenied) and "disabled" in str(exc):
+            log_out()
+            st.stop()
+        return None
+
+
+# ------------------------------------------------------------------ pickers
+
+def group_label(g: GroupInfo) -> str:
+    return f"{g.name} ({g.kind})"
+
+
+def session_label(s: SessionInfo) -> str:
+    note = f" — {s.context_note}" if s.context_note else ""
+    return f"#{s.id} {s.started_at:%Y-%m-%d %H:%M} UTC{note}"
+
+
+def pick_group(svc: Service, user: UserInfo, key: str, allow_all: bool = False,
+               label: str = "Group") -> GroupInfo | None:
+    """A selectbox of the groups `user` may see; None for "all groups" (or when there are none)."""
+    groups = attempt(lambda: svc.list_groups(user)) or []
+    if not groups:
+        st.info("No groups yet. An administrator creates groups and grants access (Admin page).")
+        return None
+    options: list[GroupInfo | None] = ([None] if allow_all else []) + groups
+    return st.selectbox(label, options, key=key,
+                        format_func=lambda g: "All groups" if g is None else group_label(g))
