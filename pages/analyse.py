@@ -23,21 +23,16 @@ if group is None:
     st.stop()
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
-options = [NEW, *sessions]
-index = 1 if sessions else 0
-if (started := st.session_state.pop("analyse_started", None)) in sessions:  # a session started just now
-    st.session_state.pop(f"analyse_session_{group.id}", None)
-    index = options.index(started)
-with right:
-    session_id = st.selectbox("Session", options, key=f"analyse_session_{group.id}", index=index,
-                              format_func=lambda i: "➕ Start a new session" if i == NEW else ui.session_label(sessions[i]))
+with right:  # the key changes when a session is added, so a new session comes up selected
+    session_id = st.selectbox("Session", [NEW, *sessions], key=f"analyse_session_{group.id}_{len(sessions)}",
+                              index=1 if sessions else 0,
+                              format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i]))
 if session_id == NEW:
     with st.form("new_session", border=False):
         note = st.text_input("Note for the new session (optional)", placeholder="e.g. maths, 2nd period")
         if st.form_submit_button("Start session", type="primary"):
             created = ui.attempt(lambda: svc.create_session(user, group.id, context_note=note.strip()))
             if created is not None:
-                st.session_state["analyse_started"] = created.id
                 st.rerun()
     st.stop()
 

@@ -6,7 +6,7 @@ import ui
 st.title("Welcome to VAD Lens")
 st.info("This database has no administrator yet. Create the first administrator account; "
         "that person then creates the other users and the groups.")
-with st.form("first_admin"):
+with st.columns([2, 3])[0].form("first_admin"):
     username = st.text_input("Username", key="first_username")
     display_name = st.text_input("Display name", key="first_display")
     password = st.text_input("Password", type="password", key="first_password")

@@ -5,7 +5,7 @@ import ui
 
 st.title("VAD Lens")
 st.caption("Emotion class and Valence/Arousal/Dominance per face — pilot for schools and clinics.")
-with st.form("login"):
+with st.columns([2, 3])[0].form("login"):
     username = st.text_input("Username", key="login_username")
     password = st.text_input("Password", type="password", key="login_password")
     submitted = st.form_submit_button("Log in", type="primary")

@@ -1,0 +1,160 @@
+"""End to end: the real app under `streamlit run`, driven in headless Chromium (Debian's
+/usr/bin/chromium through the playwright package; nothing is installed or downloaded here).
+
+Log in, upload a real photo with several faces, see the boxes, save, and find the readings in
+the 3D view; a screenshot of every page goes to screenshots/ (git-ignored) for review.
+Skips, with the reason, where chromium, playwright, the sample photos or the model are absent.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTO = REPO.parent / "shared" / "data" / "photos" / "obama_and_biden.jpg"
+CHECKPOINT = REPO / "models" / "vadlens_resnet18.pt"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO / "screenshots"
+WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
+
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (bash .ci/services.sh installs it)"),
+    pytest.mark.skipif(not PHOTO.exists(), reason=f"sample photo {PHOTO} is absent (../shared/data is missing)"),
+    pytest.mark.skipif(not CHECKPOINT.exists(), reason=f"model checkpoint {CHECKPOINT} is absent"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a fresh SQLite file with an admin and one class."""
+    from db import init_db, make_engine
+    from db.services import Service
+
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    svc = Service(engine)
+    admin = svc.create_first_admin("admin", "admin-password-1", "Ada Admin")
+    group = svc.create_group(admin, "Class 4B", "class")
+    svc.create_subject(admin, group.id, "S-01", "granted")
+    engine.dispose()
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": url}
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text(errors='replace')[-2000:]}")
+        time.sleep(1)
+    yield {"url": base, "svc": Service(make_engine(url)), "admin": admin, "group": group}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_log_in_upload_save_and_find_the_readings_in_3d(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            _drive(page, server)
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def _shot(page, name: str) -> None:
+    page.wait_for_timeout(1500)  # let charts finish drawing
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _open(page, title: str) -> None:
+    page.get_by_role("link", name=title).first.click()
+    page.get_by_role("heading", name=title).first.wait_for()
+
+
+def _drive(page, server) -> None:
+    page.goto(server["url"])
+    page.get_by_label("Username", exact=True).fill("admin")
+    page.get_by_label("Password", exact=True).fill("admin-password-1")
+    _shot(page, "01_login")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Analyse photos").wait_for()
+
+    # A new session in the only class, then the photo.
+    page.get_by_label("Note for the new session (optional)").fill("e2e: maths")
+    page.get_by_role("button", name="Start session").click()
+    page.get_by_text("Photos — one or many").wait_for()
+    page.get_by_text("Readings will be saved to session").wait_for()
+    page.locator("input[type=file]").first.set_input_files(str(PHOTO))
+    found = page.get_by_text("faces found in")
+    found.wait_for()
+    n = int(found.inner_text().split("—")[1].split()[0])
+    assert n >= 2, found.inner_text()
+    page.locator("[data-testid='stImage'] img").first.wait_for()  # the boxed, labelled photo
+    page.wait_for_timeout(2000)
+    _shot(page, "02_analyse_boxes")
+
+    page.get_by_role("button", name=f"Save {n} readings from 1 photo").click()
+    page.get_by_text("Saved to session").wait_for()
+    saved = server["svc"].readings_frame(server["admin"], group_id=server["group"].id)
+    assert len(saved) == n
+
+    # The 3D view holds the saved readings (read back from the drawn Plotly figure).
+    _open(page, "Session explorer")
+    page.locator(".js-plotly-plot").first.wait_for()
+    points = page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        return gd.data.filter(t => t.type === 'scatter3d' && t.mode === 'markers')
+                      .reduce((sum, t) => sum + t.x.length, 0);
+    }""")
+    assert points == n
+    _shot(page, "03_explorer_3d")
+    page.get_by_role("tab", name="2D projections").click()
+    _shot(page, "04_explorer_2d")
+    page.get_by_role("tab", name="Class mix").click()
+    _shot(page, "05_explorer_class_mix")
+
+    for link, heading, name in (("Timelines", "Timelines", "06_timelines"), ("Subjects", "Subjects", "07_subjects"),
+                                ("Outcomes", "Outcomes and risk predictor", "08_outcomes"),
+                                ("Admin", "Admin", "09_admin"), ("My account", "My account", "10_account")):
+        page.get_by_role("link", name=link).first.click()
+        page.get_by_role("heading", name=heading).first.wait_for()
+        _shot(page, name)
