@@ -61,7 +61,8 @@ def simulate_cohort(n_subjects: int = 120, periods: list[PeriodSpan] | None = No
             dist = ((np.c_[v, a][:, None, :] - _PROTOTYPES[None]) ** 2).sum(-1)
             probs = np.exp(-dist / 0.1)
             probs /= probs.sum(axis=1, keepdims=True)
-            labels = [CLASS_NAMES[rng.choice(len(CLASS_NAMES), p=p)] for p in probs]
+            drawn = (probs.cumsum(axis=1) > rng.random((len(present), 1))).argmax(axis=1)
+            labels = [CLASS_NAMES[i] for i in drawn]
             for j, i in enumerate(present):
                 reading_rows.append({"subject_id": codes[i], "session": f"{period.name}-{k}", "captured_at": when,
                                      "label": labels[j], **{f"p_{c}": probs[j, m] for m, c in enumerate(CLASS_NAMES)},

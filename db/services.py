@@ -73,11 +73,11 @@ from db.security import hash_password, needs_rehash, verify_password
 from db.views import (CaptureResult, GroupInfo, ImportReport, PeriodInfo, SessionInfo,
                       SubjectInfo, UserInfo, view)
 from vadcore.features import PeriodSpan, subject_period_features
-from vadcore.outcomes import MixedDataError, read_outcomes_csv, training_table
+from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
 
-__all__ = ["Service", "PermissionDenied", "NotFound", "InvalidInput", "MixedDataError"]
+__all__ = ["Service", "PermissionDenied", "NotFound", "InvalidInput", "MixedDataError", "OutcomeCSVError"]
 
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 

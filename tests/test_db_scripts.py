@@ -5,8 +5,6 @@ import io
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import create_admin  # noqa: E402

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, text
 
-from db.services import InvalidInput, Service
+from db.services import InvalidInput
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTO = b"\x89PNG fake photo bytes"

@@ -91,6 +91,8 @@ def test_predictor_beats_its_baseline_on_the_simulated_cohort(simulated, target)
                       n_repeats=2, n_bootstrap=300)
     assert result.beats_baseline, result.summary()
     assert result.importance.iloc[0]["feature"].startswith(("valence", "dominance", "share"))
+    if target == "at_risk":  # calibrated: held-out probabilities score better than the base rate
+        assert result.metrics["brier"] < result.baseline["brier"]
 
 
 @pytest.mark.parametrize("target", ["grade", "at_risk"])
@@ -98,13 +100,6 @@ def test_predictor_does_not_beat_its_baseline_on_pure_noise(noise, target):
     result = evaluate(make_predictor(target), noise, noise[target], noise["subject_id"],
                       n_repeats=2, n_bootstrap=300)
     assert not result.beats_baseline, result.summary()
-
-
-def test_risk_probabilities_are_calibrated_on_the_simulated_cohort(simulated):
-    # Held-out calibration: mean predicted risk close to the observed rate of at-risk rows.
-    result = evaluate(RiskPredictor(), simulated, simulated["at_risk"], simulated["subject_id"],
-                      n_repeats=1, n_bootstrap=50)
-    assert result.metrics["brier"] < result.baseline["brier"]
 
 
 def test_a_saved_predictor_loads_with_its_features_and_version(simulated, tmp_path):

@@ -21,6 +21,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -390,7 +391,12 @@ def evaluate(
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    return roc_auc_score(y, p) if 0 < y.sum() < len(y) else np.nan
+    """ROC-AUC from ranks (Mann–Whitney U); roc_auc_score's checks dominate a 1000-fold bootstrap."""
+    positive = y == 1
+    n_pos, n_neg = positive.sum(), len(y) - positive.sum()
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    return float((rankdata(p)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _subject_bootstrap(gain, y, pred, base, groups, n_bootstrap: int, random_state: int) -> tuple[float, float]:
