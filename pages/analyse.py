@@ -89,11 +89,12 @@ for name, data, source in inputs:
         n = len(result.readings)
         st.markdown(f"**{name}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
                     + (" — already saved" if checksum in saved else ""))
-        pic, table = st.columns([3, 2])
+        pic, table = st.columns([1, 1])
         pic.image(annotate(result.image, result.readings), caption=f"{name}: numbered faces with class, "
                   "confidence and V/A/D on −1…+1", width="stretch")
         rows = pd.DataFrame({
             "Face": range(1, n + 1),
+            "Subject": [ANON] * n,
             "Class": [r.label for r in result.readings],
             "Confidence": [r.confidence for r in result.readings],
             "V": [r.valence for r in result.readings],
@@ -101,13 +102,12 @@ for name, data, source in inputs:
             "D": [r.dominance for r in result.readings],
             "Consistent": ["yes" if r.is_consistent else "no: " + ", ".join(r.consistency_violations)
                            for r in result.readings],
-            "Subject": [ANON] * n,
         })
         edited = table.data_editor(
             rows, key=f"assign_{checksum[:16]}", hide_index=True, width="stretch", num_rows="fixed",
             disabled=[c for c in rows.columns if c != "Subject"],
             column_config={
-                "Confidence": st.column_config.ProgressColumn("Confidence", format="percent", min_value=0, max_value=1),
+                "Confidence": st.column_config.NumberColumn("Conf.", format="percent", help="Probability of the class"),
                 "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
                 "A": st.column_config.NumberColumn("A", format="%+.2f", help="Arousal, −1…+1"),
                 "D": st.column_config.NumberColumn("D", format="%+.2f", help="Dominance, −1…+1"),

@@ -131,6 +131,7 @@ def _drive(page, server) -> None:
     page.locator("[data-testid='stImage'] img").first.wait_for()  # the boxed, labelled photo
     page.wait_for_timeout(2000)
     _shot(page, "02_analyse_boxes")
+    page.locator("[data-testid='stImage']").first.screenshot(path=str(SCREENSHOTS / "02b_labelled_photo.png"))
 
     page.get_by_role("button", name=f"Save {n} readings from 1 photo").click()
     page.get_by_text("Saved to session").wait_for()
@@ -141,9 +142,9 @@ def _drive(page, server) -> None:
     _open(page, "Session explorer")
     page.locator(".js-plotly-plot").first.wait_for()
     points = page.evaluate("""() => {
-        const gd = document.querySelector('.js-plotly-plot');
-        return gd.data.filter(t => t.type === 'scatter3d' && t.mode === 'markers')
-                      .reduce((sum, t) => sum + t.x.length, 0);
+        const gd = document.querySelector('.js-plotly-plot');  // _fullData: arrays as drawn (decoded)
+        return gd._fullData.filter(t => t.type === 'scatter3d' && t.mode === 'markers')
+                           .reduce((sum, t) => sum + t.x.length, 0);
     }""")
     assert points == n
     _shot(page, "03_explorer_3d")
