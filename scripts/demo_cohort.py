@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluate-only", action="store_true", help="simulate and evaluate without a database")
     parser.add_argument("--database-url", default=None, help="overrides DATABASE_URL")
+    parser.add_argument("--no-evaluate", action="store_true", help="load only; skip the cross-validation")
     args = parser.parse_args(argv)
 
     cohort = simulate_cohort(args.subjects, sessions_per_period=args.sessions_per_period,
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Loaded into group {group_id} ([SIMULATED] {args.group_name})")
         table = service.training_data(admin, [group_id])
         engine.dispose()
+        if args.no_evaluate:
+            return 0
 
     for target in TARGETS:
         result = evaluate(make_predictor(target, args.seed), table, table[target], table["subject_id"],
