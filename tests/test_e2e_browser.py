@@ -100,8 +100,16 @@ def test_log_in_upload_save_and_find_the_readings_in_3d(server):
             browser.close()
 
 
-def _shot(page, name: str) -> None:
+def _settle(page) -> None:
+    """Wait until the script run is over (Streamlit's "running" widget is gone) and drawn."""
+    page.wait_for_timeout(500)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="detached")
+    page.locator("[data-testid='stSkeleton']").first.wait_for(state="detached")
     page.wait_for_timeout(1500)  # let charts finish drawing
+
+
+def _shot(page, name: str) -> None:
+    _settle(page)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
@@ -153,6 +161,10 @@ def _drive(page, server) -> None:
     page.get_by_role("tab", name="Class mix").click()
     _shot(page, "05_explorer_class_mix")
 
+    # Attribute face 1 to S-01 (as a psychologist might later), so that the timeline has data.
+    subject = server["svc"].list_subjects(server["admin"], server["group"].id)[0]
+    first = int(saved.sort_values("face_index")["reading_id"].iloc[0])
+    server["svc"].assign_reading(server["admin"], first, subject.id)
     for link, heading, name in (("Timelines", "Timelines", "06_timelines"), ("Subjects", "Subjects", "07_subjects"),
                                 ("Outcomes", "Outcomes and risk predictor", "08_outcomes"),
                                 ("Admin", "Admin", "09_admin"), ("My account", "My account", "10_account")):
