@@ -8,6 +8,7 @@ Skips, with the reason, where chromium, playwright, the sample photos or the mod
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -142,7 +143,7 @@ def _drive(page, server) -> None:
     page.locator("[data-testid='stImage']").first.screenshot(path=str(SCREENSHOTS / "02b_labelled_photo.png"))
 
     page.get_by_role("button", name=f"Save {n} readings from 1 photo").click()
-    page.get_by_text("Saved to session").wait_for()
+    page.get_by_text(re.compile(r"^Saved to session #\d+:")).wait_for()
     saved = server["svc"].readings_frame(server["admin"], group_id=server["group"].id)
     assert len(saved) == n
 
