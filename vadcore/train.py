@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--schedule", choices=("step", "onecycle"), default="step",
                    help="step: ÷10 every --step-iters iterations (the paper); onecycle: warm-up then cosine")
     o.add_argument("--step-iters", type=int, default=10_000)
+    o.add_argument("--clip-grad", type=float, default=0.0,
+                   help="clip the gradient norm to this (0: off); keeps very short warm-ups from diverging")
     o.add_argument("--rotation", type=float, default=10.0, help="max random rotation, degrees")
     o.add_argument("--no-scale-jitter", action="store_true", help="crops and flips only, as the paper")
     r = p.add_argument_group("run")
@@ -251,6 +253,8 @@ def train(args: argparse.Namespace) -> dict:
                                    model.orthogonal_weights() if loss_cfg.ortho else None)
             opt.zero_grad(set_to_none=True)
             parts["total"].backward()
+            if args.clip_grad:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
             opt.step()
             sched.step()
             for k in sums:

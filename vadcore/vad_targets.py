@@ -86,15 +86,17 @@ def attach_vad_targets(fer: FaceTable, votes: np.ndarray, prior: VADPrior,
     """Fill `fer.vad` and `fer.vad_is_human` in place; returns how many faces got human labels."""
     fer.vad = prior.expected(vote_distribution(votes, fer.fer_index, fer.labels)).astype(np.float32)
     fer.vad_is_human = np.zeros(len(fer), dtype=bool)
-    where = {pixel_key(p): i for i, p in enumerate(fer.pixels)}
+    # FER2013 holds pixel-identical twins (some across splits): a human label goes to every copy.
+    where: dict[bytes, list[int]] = {}
+    for i, p in enumerate(fer.pixels):
+        where.setdefault(pixel_key(p), []).append(i)
     joined = 0
     for table in human_tables:
         for p, vad in zip(table.pixels, table.vad):
-            i = where.get(pixel_key(p))
-            if i is not None:
-                fer.vad[i] = vad
-                fer.vad_is_human[i] = True
-                joined += 1
+            rows = where.get(pixel_key(p), [])
+            fer.vad[rows] = vad
+            fer.vad_is_human[rows] = True
+            joined += bool(rows)
     return {"human_labelled": joined, "derived": int(len(fer) - fer.vad_is_human.sum())}
 
 
