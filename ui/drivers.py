@@ -14,11 +14,9 @@ from vadcore.outcomes import GradePredictor, RiskPredictor
 
 
 def _pipeline_contributions(pipeline, X: pd.DataFrame) -> np.ndarray:
-    *prep, linear = [step for _, step in pipeline.steps]
-    Z = X.to_numpy(dtype=float)
-    for step in prep:
-        Z = step.transform(Z)
-    return Z * np.ravel(linear.coef_)
+    # The preprocessing steps see the DataFrame they were fitted on (feature names included).
+    Z = np.asarray(pipeline[:-1].transform(X), dtype=float)
+    return Z * np.ravel(pipeline[-1].coef_)
 
 
 def contributions(estimator: GradePredictor | RiskPredictor, X: pd.DataFrame) -> pd.DataFrame:
