@@ -18,9 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from vadcore.data import load_authors_vad_csv  # noqa: E402
-from vadcore.inference import predict_arrays  # noqa: E402
 from vadcore.losses import MODES, LossConfig  # noqa: E402
-from vadcore.metrics import regression_metrics  # noqa: E402
+from vadcore.evaluate import human_vad_metrics  # noqa: E402
 from vadcore.train import DEFAULT_DATA, evaluate_table, load_fer_with_vad  # noqa: E402
 from vadcore.train import main as train_main  # noqa: E402
 from vadcore.checkpoint import PROJECT_ROOT, load_model  # noqa: E402
@@ -69,10 +68,9 @@ def main() -> None:
             model, _ = load_model(out / "model.pt")
             cfg = LossConfig(mode=mode, consistency=consistency)
             result = evaluate_table(model, test, cfg, torch.device("cpu"))
-            _, vad = predict_arrays(model, human.pixels)
             rows.append({"mode": mode, "consistency": consistency, "privatetest_accuracy": result["accuracy"],
                          "violation_rate": result["consistency_violation_rate"]["any"],
-                         "human_vad": regression_metrics(vad, human.vad, MODES[mode])})
+                         "human_vad": human_vad_metrics(model, human, MODES[mode])})
             (args.out / "ablation.json").write_text(json.dumps({"budget": vars(args) | {
                 "data": str(args.data), "out": str(args.out)}, "rows": rows}, indent=1))
     print(markdown_table(rows, args))

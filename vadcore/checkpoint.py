@@ -18,7 +18,7 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, model: VADNet, *, model_version: str, data_checksum: str,
-                    training: dict, half: bool = False, extra: dict | None = None) -> None:
+                    training: dict, half: bool = False) -> None:
     """Write the weights with their config, class order, VAD scale and the training data's checksum."""
     state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
              for k, v in _unwrap(model).state_dict().items()}
@@ -26,7 +26,7 @@ def save_checkpoint(path: str | Path, model: VADNet, *, model_version: str, data
         "format": CHECKPOINT_FORMAT, "model_version": model_version,
         "config": _unwrap(model).config.to_dict(),
         "class_names": list(CLASS_NAMES), "vad_dims": list(VAD_DIMS), "vad_scale": [VAD_MIN, VAD_MAX],
-        "data_checksum": data_checksum, "training": training, "state_dict": state, **(extra or {}),
+        "data_checksum": data_checksum, "training": training, "state_dict": state,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -108,7 +108,7 @@ def consistency_violation_rate(labels: torch.Tensor, vad: torch.Tensor, rules: s
     return rates
 
 
-def _penalty_matrix(rules: str, margin: float, tolerance: float):
+def _penalty_matrix(rules: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(sign, is_band) per class and dim, as tensors, for the differentiable surrogate."""
     table = rule_table(rules)
     sign = torch.zeros(len(CLASS_NAMES), 3)
@@ -138,7 +138,7 @@ def soft_consistency(
     (relu(margin − s·x)), or relu(|x| − tolerance) for a "= 0" rule, weighted by the predicted
     probability of c. Gradients reach both the VAD head and the class head.
     """
-    sign, band = _penalty_matrix(rules, margin, tolerance)
+    sign, band = _penalty_matrix(rules)
     sign, band = sign.to(vad), band.to(vad)
     mask = torch.zeros(3, device=vad.device, dtype=vad.dtype)
     mask[list(dims)] = 1.0

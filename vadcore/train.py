@@ -29,7 +29,7 @@ from vadcore.losses import CONSISTENCY_KINDS, MODES, LossConfig, multitask_loss
 from vadcore.metrics import classification_metrics, regression_metrics
 from vadcore.model import STEMS, ModelConfig, build_model
 from vadcore.transforms import augment, to_tensor
-from vadcore.vad_targets import attach_vad_targets, calibrate_prior, human_rows_in_split
+from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD, attach_vad_targets, calibrate_prior, human_rows_in_split
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
 CACHE_DIR = PROJECT_ROOT / "var" / "cache"
@@ -136,9 +136,7 @@ def load_datasets(args: argparse.Namespace) -> tuple[FaceTable, FaceTable, dict]
         return train, val, info
     if args.image_folder is not None:
         table = load_image_folder(args.image_folder)
-        calibrated = calibrate_prior(FaceTable(np.zeros((0, 48, 48), np.uint8), np.zeros(0, np.int64),
-                                               np.zeros(0, object), np.zeros(0, np.int64), np.zeros((0, 3))))
-        table.vad = calibrated.prototypes[table.labels]
+        table.vad = RUSSELL_MEHRABIAN_PAD[table.labels]  # no human labels to calibrate with
         table.vad_is_human = np.zeros(len(table), bool)
         info = {"data_checksum": "image-folder:" + str(args.image_folder), "vad_source": "class prior"}
         return table.split(args.train_split), table.split(args.val_split), info

@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from vadcore.consistency import rule_table, violations
+from vadcore.consistency import violations
 from vadcore.data import FERPLUS_COLUMNS, FERPLUS_TO_CLASS, FaceTable, pixel_key
 from vadcore.taxonomy import CLASS_NAMES, NUM_CLASSES
 
@@ -44,14 +45,9 @@ class VADPrior:
 
     def sign_check(self, rules: str) -> list[str]:
         """Classes whose prototype breaks the rule set (an empty list means all signs agree)."""
-        v = violations(_t(np.arange(NUM_CLASSES)), _t(self.prototypes), rules)
+        v = violations(torch.arange(NUM_CLASSES), torch.as_tensor(self.prototypes), rules)
         return [f"{CLASS_NAMES[c]}: {', '.join(d for d, bad in zip('VAD', v[c]) if bad)}"
                 for c in range(NUM_CLASSES) if v[c].any()]
-
-
-def _t(a):
-    import torch
-    return torch.as_tensor(a)
 
 
 def calibrate_prior(human: FaceTable, k: float = SHRINKAGE_K) -> VADPrior:
