@@ -1,17 +1,15 @@
-"""VAD Lens — the web app. Run with `streamlit run app.py` (DATABASE_URL selects the database).
+"""VAD Lens — the web app. Run with `streamlit run app.py`; its settings (database, model, log
+level) come from environment variables, listed in vadcore/settings.py.
 
 Before anyone logs in the app shows the log-in page (or, on an empty database, a form for the
 first administrator); afterwards the navigation lists only the pages the user's role may open.
 """
-import sys
-from pathlib import Path
+import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ui
+from vadcore.settings import configure_logging
 
-import streamlit as st  # noqa: E402
-
-import ui  # noqa: E402
-
+configure_logging()
 st.set_page_config(page_title="VAD Lens", page_icon="🔎", layout="wide")
 
 # Each url_path differs from its file's name: Streamlit's AppTest treats a pages/ folder as an

@@ -1,7 +1,6 @@
 """Engine and transactions from one setting, `DATABASE_URL` (SQLite file by default)."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,16 +10,15 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = f"sqlite:///{REPO_ROOT / 'var' / 'vadlens.db'}"
+from vadcore.settings import get_settings
 
 # How long a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url() -> str:
-    """The configured database: env `DATABASE_URL`, else var/vadlens.db under the repo root."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_URL
+    """The configured database (`DATABASE_URL`; default: var/vadlens.db in the project, see vadcore.settings)."""
+    return get_settings().database_url
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

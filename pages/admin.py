@@ -1,13 +1,12 @@
 """Admin: users and roles, groups and access, periods, retention, model card, database, export."""
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import ui
 from db.models import GROUP_KINDS, ROLES
-from vadcore.checkpoint import DEFAULT_CHECKPOINT
+from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT, get_settings
 
 user = ui.require_user("admin")
 svc = ui.service()
@@ -38,11 +37,11 @@ with users_tab:
                            key="manage_user")
         new_password = st.text_input("New password", type="password", key="manage_password")
         reset, disable = st.columns(2)
-        if reset.form_submit_button("Set password") and ui.attempt(
-                lambda: svc.set_password(user, uid, new_password) or True):
+        if reset.form_submit_button("Set password") and ui.succeeded(
+                lambda: svc.set_password(user, uid, new_password)):
             st.success("Password set.")
-        if disable.form_submit_button("Disable account") and ui.attempt(
-                lambda: svc.deactivate_user(user, uid) or True):
+        if disable.form_submit_button("Disable account") and ui.succeeded(
+                lambda: svc.deactivate_user(user, uid)):
             st.rerun()
 
 # ---------------------------------------------------------------- groups, access, periods
@@ -55,7 +54,8 @@ with groups_tab:
         st.markdown("**New group** (a class for teachers, a caseload for psychologists)")
         name = st.text_input("Name", key="new_group_name")
         kind = st.selectbox("Kind", GROUP_KINDS, key="new_group_kind")
-        keep = st.checkbox("Keep the photos (otherwise only checksums and readings are stored)", key="new_group_keep")
+        keep = st.checkbox("Keep the photos (otherwise only checksums and readings are stored)", key="new_group_keep",
+                           value=get_settings().keep_images_default)
         if st.form_submit_button("Create group"):
             if ui.attempt(lambda: svc.create_group(user, name, kind, keep_images=keep)):
                 st.rerun()
@@ -67,11 +67,11 @@ with groups_tab:
         by_gid = {g.id: g for g in groups}
         which = st.selectbox("Group", list(by_gid), format_func=lambda i: ui.group_label(by_gid[i]), key="access_group")
         grant, revoke = st.columns(2)
-        if grant.form_submit_button("Grant") and who and which and ui.attempt(
-                lambda: svc.grant_access(user, who, which) or True):
+        if grant.form_submit_button("Grant") and who and which and ui.succeeded(
+                lambda: svc.grant_access(user, who, which)):
             st.success(f"{staff[who].username} can now open {by_gid[which].name}.")
-        if revoke.form_submit_button("Revoke") and who and which and ui.attempt(
-                lambda: svc.revoke_access(user, who, which) or True):
+        if revoke.form_submit_button("Revoke") and who and which and ui.succeeded(
+                lambda: svc.revoke_access(user, who, which)):
             st.success(f"{staff[who].username} can no longer open {by_gid[which].name}.")
     st.markdown("**Periods** (terms the outcomes CSV refers to; the end day is not included)")
     periods = ui.attempt(lambda: svc.list_periods(user)) or []
@@ -103,7 +103,7 @@ with retention_tab:
                                 key="retention_confirm")
         if st.button("Delete subject and all their data", type="primary", key="retention_delete",
                      disabled=confirm.strip() != subjects[sid].code):
-            if ui.attempt(lambda: svc.delete_subject(user, sid) or True):
+            if ui.succeeded(lambda: svc.delete_subject(user, sid)):
                 st.success(f"Deleted {subjects[sid].code} and {n} reading(s).")
     elif group:
         st.info(f"{group.name} has no subjects.")
@@ -111,21 +111,25 @@ with retention_tab:
 # ---------------------------------------------------------------- model
 with model_tab:
     model = ui.predictor()
-    checkpoint = Path(DEFAULT_CHECKPOINT)
+    checkpoint = get_settings().checkpoint
     m1, m2, m3 = st.columns(3)
     m1.metric("Model version", model.model_version)
     m2.metric("Checkpoint size", f"{checkpoint.stat().st_size / 2**20:.1f} MB")
     m3.metric("Runs on", str(model.device))
     training = model.meta.get("training", {})
-    st.caption(f"{checkpoint.relative_to(ui.REPO_ROOT)} — training: "
+    st.caption(f"{checkpoint} — training: "
                + ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (dict, list))))
-    card = ui.REPO_ROOT / "MODEL_CARD.md"
+    if checkpoint.resolve() != SHIPPED_CHECKPOINT.resolve():
+        st.warning("This is not the shipped model (VADLENS_CHECKPOINT points elsewhere): the model card below "
+                   "describes the shipped one, not the model in use.", icon=":material/warning:")
+    card = PROJECT_ROOT / "MODEL_CARD.md"
     with st.expander("Model card", expanded=card.exists()):
         st.markdown(card.read_text(encoding="utf-8") if card.exists() else "_MODEL_CARD.md is not there yet._")
     st.markdown("**How to retrain**")
     st.code("python scripts/train.py --smoke            # < 1 min: checks the whole pipeline\n"
             "python scripts/train.py --out runs/NAME    # the full run (GPU advised); --help lists every flag\n"
-            "cp runs/NAME/model.pt models/vadlens_resnet18.pt   # the app reloads the model on its next use",
+            "python scripts/evaluate.py --checkpoint runs/NAME/model.pt   # measure it before using it\n"
+            "VADLENS_CHECKPOINT=runs/NAME/model.pt streamlit run app.py    # serve it; the shipped file stays as is",
             language="bash")
 
 # ---------------------------------------------------------------- database and export

@@ -10,19 +10,17 @@ Writes runs/ablation/ablation.json and prints a Markdown table.
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from vadcore.data import load_authors_vad_csv  # noqa: E402
-from vadcore.losses import MODES, LossConfig  # noqa: E402
-from vadcore.evaluate import human_vad_metrics  # noqa: E402
-from vadcore.train import DEFAULT_DATA, evaluate_table, load_fer_with_vad  # noqa: E402
-from vadcore.train import main as train_main  # noqa: E402
-from vadcore.checkpoint import PROJECT_ROOT, load_model  # noqa: E402
+from vadcore.checkpoint import load_model
+from vadcore.data import load_authors_vad_csv
+from vadcore.evaluate import human_vad_metrics
+from vadcore.losses import MODES, LossConfig
+from vadcore.settings import RUNS_DIR, configure_logging, get_settings
+from vadcore.train import evaluate_table, load_fer_with_vad
+from vadcore.train import main as train_main
 
 
 def markdown_table(rows: list[dict], args: argparse.Namespace) -> str:
@@ -45,8 +43,8 @@ def markdown_table(rows: list[dict], args: argparse.Namespace) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "ablation")
+    p.add_argument("--data", type=Path, default=get_settings().data_dir)
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "ablation")
     p.add_argument("--stem", default="torchvision")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--limit-train", type=int, default=8000, help="training faces per run (0: all)")
@@ -77,4 +75,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()
     main()

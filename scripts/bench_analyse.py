@@ -19,20 +19,17 @@ import argparse
 import io
 import platform
 import statistics
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from make_group_photo import compose_group_photo
+from PIL import Image
 
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from scripts.make_group_photo import compose_group_photo  # noqa: E402
-from vadcore.analysis import analyse_photo, annotate  # noqa: E402
-from vadcore.detect import FaceDetector  # noqa: E402
-from vadcore.inference import EmotionPredictor  # noqa: E402
+from vadcore.analysis import analyse_photo, annotate
+from vadcore.detect import FaceDetector
+from vadcore.inference import EmotionPredictor
 
 
 def _status(field: str) -> float:

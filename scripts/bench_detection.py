@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vadcore.detect import DETECTION_MAX_SIDE, FaceDetector  # noqa: E402
-from vadcore.images import load_image  # noqa: E402
+from vadcore.detect import DETECTION_MAX_SIDE, FaceDetector, box_iou
+from vadcore.images import load_image
+from vadcore.settings import get_settings
 
 Box = tuple[int, int, int, int]
 
@@ -59,13 +58,6 @@ def haar_detector() -> Callable[[np.ndarray], list[Box]] | None:
     return detect
 
 
-def iou(a: Box, b: Box) -> float:
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    overlap = max(0, width) * max(0, height)
-    return overlap / (a[2] * a[3] + b[2] * b[3] - overlap)
-
-
 def timed(detect: Callable[[np.ndarray], list], image: np.ndarray, repeats: int) -> tuple[list, float]:
     """Result and median wall time in milliseconds."""
     times = []
@@ -78,7 +70,7 @@ def timed(detect: Callable[[np.ndarray], list], image: np.ndarray, repeats: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path("../shared/data/photos"))
+    parser.add_argument("--photos", type=Path, default=get_settings().data_dir / "photos")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
@@ -102,7 +94,7 @@ def main() -> None:
         if haar:
             boxes, haar_ms = timed(haar, image, args.repeats)
             haar_total += haar_ms
-            correct = sum(any(iou(box, face.box) >= 0.3 for face in faces) for box in boxes)
+            correct = sum(any(box_iou(box, face.box) >= 0.3 for face in faces) for box in boxes)
             line += f" {len(boxes):>5} {correct:>7} {haar_ms:>7.1f} {haar_ms / ms:>11.2f}"
         print(line)
     summary = f"total: yuface {yuface_total:.0f} ms"

@@ -5,19 +5,16 @@ single crop and ten-crop, with ratios against batch 1 measured in the same proce
 Faces: real FER2013 faces from the committed test sample (tests/fixtures/fer2013_sample.csv.gz).
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from vadcore.checkpoint import DEFAULT_CHECKPOINT, load_model  # noqa: E402
-from vadcore.data import load_fer2013  # noqa: E402
-from vadcore.inference import predict_arrays  # noqa: E402
+from vadcore.checkpoint import load_model
+from vadcore.data import load_fer2013
+from vadcore.inference import predict_arrays
+from vadcore.settings import PROJECT_ROOT, get_settings
 
 
 def faces_per_second(model, faces: np.ndarray, batch_size: int, ten_crop: bool, repeats: int = 3) -> float:
@@ -32,12 +29,12 @@ def faces_per_second(model, faces: np.ndarray, batch_size: int, ten_crop: bool, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    p.add_argument("--checkpoint", type=Path, default=get_settings().checkpoint)
     p.add_argument("--faces", type=int, default=256)
     args = p.parse_args()
     model, meta = load_model(args.checkpoint)
     model.to(memory_format=torch.channels_last)
-    pixels = load_fer2013(ROOT / "tests" / "fixtures" / "fer2013_sample.csv.gz").pixels
+    pixels = load_fer2013(PROJECT_ROOT / "tests" / "fixtures" / "fer2013_sample.csv.gz").pixels
     faces = np.resize(pixels, (args.faces, 48, 48))
     print(f"model {meta['model_version']}, {torch.get_num_threads()} CPU threads, {args.faces} faces, best of 3")
     for ten_crop in (False, True):

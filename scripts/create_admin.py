@@ -11,13 +11,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from db import database_url, init_db, make_engine  # noqa: E402
-from db.errors import InvalidInput, PermissionDenied  # noqa: E402
-from db.services import Service  # noqa: E402
+from db import database_url, init_db, make_engine
+from db.errors import InvalidInput, PermissionDenied
+from db.services import Service
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from db import database_url, init_db, make_engine  # noqa: E402
-from db.demo import load_demo_cohort, simulate_cohort  # noqa: E402
-from db.services import Service  # noqa: E402
-from vadcore.features import subject_period_features  # noqa: E402
-from vadcore.outcomes import TARGETS, evaluate, make_predictor, training_table  # noqa: E402
+from db import database_url, init_db, make_engine
+from db.demo import load_demo_cohort, simulate_cohort
+from db.services import Service
+from vadcore.features import subject_period_features
+from vadcore.outcomes import TARGETS, evaluate, make_predictor, training_table
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,10 @@
-"""Evaluate a checkpoint (default: the shipped model) on FER2013 PublicTest/PrivateTest and the
-human VAD rows. `python scripts/evaluate.py --data ../shared/data`; `--help` for every flag."""
-import sys
-from pathlib import Path
+"""Evaluate a checkpoint (default: the configured one, `VADLENS_CHECKPOINT`, else the shipped model) on
+FER2013 PublicTest/PrivateTest and the human VAD rows; prints the Markdown report and writes it with the
+JSON and confusion matrices to --out. `python scripts/evaluate.py`; `--help` for every flag."""
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vadcore.evaluate import main  # noqa: E402
+from vadcore.evaluate import main, markdown_report
+from vadcore.settings import configure_logging
 
 if __name__ == "__main__":
-    main()
+    configure_logging()
+    print(markdown_report(main()))

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from vadcore.detect import FaceDetector
+from vadcore.images import load_image
+from vadcore.settings import get_settings
 
-from vadcore.detect import FaceDetector  # noqa: E402
-from vadcore.images import load_image  # noqa: E402
-
-DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+DEFAULT_PHOTOS = get_settings().data_dir / "photos"
 CELL = (320, 256)  # width, height of one grid cell; 6×5 cells make 1920×1280
 BACKGROUND = (190, 190, 185)
 TILE_CONTEXT = 1.8  # tile side / face box side: the head with some hair, neck and background

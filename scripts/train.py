@@ -5,13 +5,13 @@ Examples:
   python scripts/train.py                               # the paper's configuration (GPU)
   python scripts/train.py --stem torchvision --schedule onecycle --lr 0.1 --batch-size 128 --epochs 40
   torchrun --nproc_per_node=4 scripts/train.py --amp    # several GPUs (DistributedDataParallel)
+
+Progress (one JSON record per epoch) is logged to stderr at INFO (`VADLENS_LOG_LEVEL`).
 """
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vadcore.train import main  # noqa: E402
+from vadcore.settings import configure_logging
+from vadcore.train import main
 
 if __name__ == "__main__":
+    configure_logging()
     main()

@@ -5,11 +5,22 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from helpers import PHOTOS
+
 POSTGRES_URL = os.environ.get("VADLENS_TEST_POSTGRES_URL",
                               "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test")
+
+
+@pytest.fixture(scope="session")
+def photos() -> Path:
+    """The nine real sample photos (../shared/data/photos); the test skips where they are absent."""
+    if not (PHOTOS / "obama_and_biden.jpg").is_file():
+        pytest.skip(f"needs the sample photos in {PHOTOS} (../shared/data is absent; see VADLENS_DATA_DIR)")
+    return PHOTOS
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -17,6 +28,7 @@ def cheap_password_hashing():
     """Argon2's test profile: the default costs seconds per hash on a loaded 2-core machine.
     test_db_access checks the default parameters separately."""
     from argon2 import profiles
+
     from db import security
     security.use_parameters(profiles.CHEAPEST)
     yield

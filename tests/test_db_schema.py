@@ -44,11 +44,3 @@ def test_sqlite_file_uses_wal_and_enforces_foreign_keys(tmp_path):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
-
-
-def test_database_url_setting_overrides_the_default(monkeypatch, tmp_path):
-    from db.engine import DEFAULT_URL, database_url
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    assert database_url() == DEFAULT_URL and DEFAULT_URL.endswith("var/vadlens.db")
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
-    assert make_engine().url.database == str(tmp_path / "other.db")

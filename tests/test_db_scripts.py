@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import io
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from db import init_db, make_engine
+from db.services import Service
 
-import create_admin  # noqa: E402
-import demo_cohort  # noqa: E402
+from helpers import load_script
 
-from db import init_db, make_engine  # noqa: E402
-from db.services import Service  # noqa: E402
+create_admin = load_script("create_admin")
+demo_cohort = load_script("demo_cohort")
 
 
 def run(module, monkeypatch, stdin: str, *args: str) -> int:

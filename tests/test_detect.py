@@ -1,7 +1,6 @@
 """FaceDetector on the real sample photos, EXIF-rotated copies, face-free images, and the FER-style crops."""
 from __future__ import annotations
 
-import importlib.util
 import io
 from pathlib import Path
 
@@ -9,11 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vadcore.detect import DetectedFace, FaceDetector, crop_face, crop_faces
+from vadcore.detect import DetectedFace, FaceDetector, box_iou, crop_face, crop_faces
 from vadcore.images import load_image
 
-ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+from helpers import load_script
 
 # Faces a person sees in each photo (../shared/data/README.md; the small face in obama_and_biden.jpg
 # is a girl in the lower right).
@@ -31,22 +29,15 @@ EXPECTED_FACES = {
 
 
 @pytest.fixture(scope="module")
-def photos() -> Path:
-    if not PHOTOS.is_dir():
-        pytest.skip("needs ../shared/data/photos")
-    return PHOTOS
-
-
-@pytest.fixture(scope="module")
 def detector() -> FaceDetector:
     return FaceDetector()
 
 
-def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    overlap = max(0, width) * max(0, height)
-    return overlap / (a[2] * a[3] + b[2] * b[3] - overlap)
+def test_box_iou_is_one_for_the_same_box_and_zero_for_disjoint_ones() -> None:
+    assert box_iou((10, 10, 20, 20), (10, 10, 20, 20)) == 1.0
+    assert box_iou((0, 0, 10, 10), (10, 0, 10, 10)) == 0.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_FACES))
@@ -73,7 +64,7 @@ def test_same_scene_at_two_resolutions_gives_the_same_box(photos: Path, detector
     (large,) = detector.detect(load_image(photos / "obama-1080p.jpg"))
     (small,) = detector.detect(load_image(photos / "obama-240p.jpg"))
     scale = 1080 / 240
-    assert iou(large.box, tuple(round(v * scale) for v in small.box)) > 0.7
+    assert box_iou(large.box, tuple(round(v * scale) for v in small.box)) > 0.7
 
 
 def test_exif_rotated_copy_gives_the_same_boxes(photos: Path, detector: FaceDetector, tmp_path: Path) -> None:
@@ -87,7 +78,7 @@ def test_exif_rotated_copy_gives_the_same_boxes(photos: Path, detector: FaceDete
     rotated = detector.detect(load_image(rotated_path))
     assert len(rotated) == len(upright) == 2
     for a, b in zip(upright, rotated):
-        assert iou(a.box, b.box) > 0.8
+        assert box_iou(a.box, b.box) > 0.8
 
 
 def test_grey_and_rgba_inputs(photos: Path, detector: FaceDetector) -> None:
@@ -154,10 +145,7 @@ def test_crop_faces_stacks_crops(photos: Path, detector: FaceDetector) -> None:
 
 
 def test_composite_group_photo_faces_are_found(photos: Path, detector: FaceDetector) -> None:
-    spec = importlib.util.spec_from_file_location("make_group_photo", ROOT / "scripts" / "make_group_photo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    photo = module.compose_group_photo(30, seed=0, photos=photos)
+    photo = load_script("make_group_photo").compose_group_photo(30, seed=0, photos=photos)
     buffer = io.BytesIO()
     Image.fromarray(photo).save(buffer, "JPEG", quality=90)
     faces = detector.detect(load_image(buffer.getvalue()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-PHOTO = REPO.parent / "shared" / "data" / "photos" / "obama_and_biden.jpg"
-CHECKPOINT = REPO / "models" / "vadlens_resnet18.pt"
+from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
+
+from helpers import PHOTOS
+
+REPO = PROJECT_ROOT
+PHOTO = PHOTOS / "obama_and_biden.jpg"
+CHECKPOINT = SHIPPED_CHECKPOINT
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -29,6 +32,7 @@ SCREENSHOTS = REPO / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (bash .ci/services.sh installs it)"),
     pytest.mark.skipif(not PHOTO.exists(), reason=f"sample photo {PHOTO} is absent (../shared/data is missing)"),
     pytest.mark.skipif(not CHECKPOINT.exists(), reason=f"model checkpoint {CHECKPOINT} is absent"),
@@ -76,7 +80,9 @@ def server(tmp_path):
             proc.kill()
             pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text(errors='replace')[-2000:]}")
         time.sleep(1)
-    yield {"url": base, "svc": Service(make_engine(url)), "admin": admin, "group": group}
+    engine = make_engine(url)
+    yield {"url": base, "svc": Service(engine), "admin": admin, "group": group}
+    engine.dispose()
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -162,10 +168,17 @@ def _drive(page, server) -> None:
     page.get_by_role("tab", name="Class mix").click()
     _shot(page, "05_explorer_class_mix")
 
-    # Attribute face 1 to S-01 (as a psychologist might later), so that the timeline has data.
+    # A reading of S-01, so that the timeline has data: the engine on another real photo, saved through
+    # the service into the same session.
+    from vadcore.analysis import analyse_photo
+    from vadcore.detect import FaceDetector
+    from vadcore.inference import EmotionPredictor
+
     subject = server["svc"].list_subjects(server["admin"], server["group"].id)[0]
-    first = int(saved.sort_values("face_index")["reading_id"].iloc[0])
-    server["svc"].assign_reading(server["admin"], first, subject.id)
+    single = analyse_photo((PHOTOS / "biden.jpg").read_bytes(), EmotionPredictor(), FaceDetector())
+    assert len(single.readings) == 1
+    server["svc"].save_capture(server["admin"], int(saved["session_id"].iloc[0]), single.readings, [subject.id],
+                               single.checksum, "upload")
     for link, heading, name in (("Timelines", "Timelines", "06_timelines"), ("Subjects", "Subjects", "07_subjects"),
                                 ("Outcomes", "Outcomes and risk predictor", "08_outcomes"),
                                 ("Admin", "Admin", "09_admin"), ("My account", "My account", "10_account")):

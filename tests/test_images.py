@@ -23,15 +23,6 @@ from vadcore.images import (
     load_image,
 )
 
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
-
-
-@pytest.fixture
-def photos() -> Path:
-    if not PHOTOS.is_dir():
-        pytest.skip("needs ../shared/data/photos")
-    return PHOTOS
-
 
 def palette_image() -> Image.Image:
     image = Image.new("P", (30, 30), 1)

@@ -4,13 +4,15 @@ import json
 import numpy as np
 import pytest
 
-from vadcore.checkpoint import DEFAULT_CHECKPOINT, read_checkpoint
+from vadcore.checkpoint import read_checkpoint
 from vadcore.data import load_fer2013
 from vadcore.inference import EmotionPredictor
+from vadcore.settings import SHIPPED_CHECKPOINT
 from vadcore.taxonomy import CLASS_NAMES
-from vadcore_fixtures import FER_SAMPLE, SHARED_DATA
 
-CARD_FIGURES = DEFAULT_CHECKPOINT.with_suffix(".json")
+from helpers import FER_SAMPLE, SHARED_DATA
+
+CARD_FIGURES = SHIPPED_CHECKPOINT.with_suffix(".json")
 NEGATIVE_VALENCE = {"angry", "disgust", "fear", "sad"}
 
 
@@ -26,8 +28,8 @@ def readings(private_sample):
 
 
 def test_checkpoint_is_small_and_says_what_it_is():
-    assert DEFAULT_CHECKPOINT.stat().st_size < 50 * 2**20
-    meta = read_checkpoint(DEFAULT_CHECKPOINT)
+    assert SHIPPED_CHECKPOINT.stat().st_size < 50 * 2**20
+    meta = read_checkpoint(SHIPPED_CHECKPOINT)
     assert meta["class_names"] == list(CLASS_NAMES)
     assert meta["vad_scale"] == [-1.0, 1.0]
     assert len(meta["data_checksum"]) == 64
@@ -58,6 +60,7 @@ def test_shipped_model_places_real_faces_on_the_right_side_of_valence(private_sa
 
 @pytest.mark.skipif(not (SHARED_DATA / "fer2013" / "fer2013.csv.gz").exists(),
                     reason="needs ../shared/data/fer2013 (the full FER2013 PrivateTest split)")
+@pytest.mark.slow
 def test_evaluate_script_reproduces_the_cards_privatetest_accuracy(tmp_path):
     from vadcore.evaluate import main as evaluate_main
 

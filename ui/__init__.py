@@ -6,22 +6,20 @@ Nothing here decides anything about data: reads and writes go through `db.servic
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
 
 from db import database_url, init_db, make_engine
-from db.errors import InvalidInput, NotFound, PermissionDenied
+from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
 from db.services import Service
 from db.views import GroupInfo, SessionInfo, UserInfo
-from vadcore.checkpoint import DEFAULT_CHECKPOINT
 from vadcore.detect import FaceDetector
 from vadcore.images import ImageError
 from vadcore.inference import EmotionPredictor
 from vadcore.outcomes import MixedDataError, OutcomeCSVError
+from vadcore.settings import get_settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 USER_KEY = "user"
 
 # Which pages each role may open (the service layer enforces access again on every call).
@@ -37,7 +35,13 @@ USER_ERRORS = (PermissionDenied, NotFound, InvalidInput, MixedDataError, Outcome
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner="Opening the database…")
+def _close(svc: Service) -> None:
+    svc.engine.dispose()
+
+
+# One open database per server process: when the URL changes, the previous engine is released and its
+# connections closed (on_release), so no file stays open behind it.
+@st.cache_resource(show_spinner="Opening the database…", max_entries=1, on_release=_close)
 def _service(url: str) -> Service:
     engine = make_engine(url)
     init_db(engine)
@@ -55,8 +59,9 @@ def _predictor(path: str, modified: float) -> EmotionPredictor:
 
 
 def predictor() -> EmotionPredictor:
-    """The emotion model; reloaded when models/vadlens_resnet18.pt is replaced (its mtime changes)."""
-    path = Path(DEFAULT_CHECKPOINT)
+    """The configured emotion model (`VADLENS_CHECKPOINT`, else the shipped one); reloaded when the file is
+    replaced (its mtime changes)."""
+    path = get_settings().checkpoint
     return _predictor(str(path), path.stat().st_mtime)
 
 
@@ -89,18 +94,31 @@ def log_out() -> None:
 
 
 def attempt(action: Callable[[], T], what: str = "") -> T | None:
-    """Run a service call; show a refusal as an error message instead of a traceback.
-
-    A disabled account is logged out at once."""
+    """Run a service call that returns something; show a refusal as an error message instead of a
+    traceback and return None. A disabled account is logged out at once."""
     try:
         return action()
     except USER_ERRORS as exc:
-        prefix = f"{what}: " if what else ""
-        st.error(f"{prefix}{exc}")
-        if isinstance(exc, PermissionDenied) and "disabled" in str(exc):
-            log_out()
-            st.stop()
+        _report(exc, what)
         return None
+
+
+def succeeded(action: Callable[[], object], what: str = "") -> bool:
+    """Run a service call for its effect; True when it went through, False (with the refusal shown)
+    when it was refused."""
+    try:
+        action()
+    except USER_ERRORS as exc:
+        _report(exc, what)
+        return False
+    return True
+
+
+def _report(exc: Exception, what: str) -> None:
+    st.error(f"{what}: {exc}" if what else str(exc))
+    if isinstance(exc, AccountDisabled):
+        log_out()
+        st.stop()
 
 
 # ------------------------------------------------------------------ pickers
@@ -112,6 +130,14 @@ def group_label(g: GroupInfo) -> str:
 def session_label(s: SessionInfo) -> str:
     note = f" — {s.context_note}" if s.context_note else ""
     return f"#{s.id} {s.started_at:%Y-%m-%d %H:%M} UTC{note}"
+
+
+def require_group(svc: Service, user: UserInfo, key: str) -> GroupInfo:
+    """A selectbox of the groups `user` may see; stops the page when there are none."""
+    group = pick_group(svc, user, key)
+    if group is None:
+        st.stop()
+    return group
 
 
 def pick_group(svc: Service, user: UserInfo, key: str, allow_all: bool = False,

@@ -6,11 +6,10 @@ from pathlib import Path
 import torch
 
 from vadcore.model import ModelConfig, VADNet, build_model
+from vadcore.settings import get_settings
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 
 CHECKPOINT_FORMAT = 1
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = PROJECT_ROOT / "models" / "vadlens_resnet18.pt"
 
 
 class CheckpointError(ValueError):
@@ -36,7 +35,11 @@ def save_checkpoint(path: str | Path, model: VADNet, *, model_version: str, data
 
 
 def _unwrap(model: torch.nn.Module) -> VADNet:
-    return getattr(model, "module", model)
+    """The VADNet itself, also when DistributedDataParallel wraps it (as `.module`)."""
+    inner = getattr(model, "module", model)
+    if not isinstance(inner, VADNet):
+        raise TypeError(f"expected a VADNet, got {type(inner).__name__}")
+    return inner
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -61,8 +64,11 @@ def read_checkpoint(path: str | Path) -> dict:
     return payload
 
 
-def load_model(path: str | Path = DEFAULT_CHECKPOINT) -> tuple[VADNet, dict]:
-    """The network in float32 and eval mode, and the checkpoint's metadata (without the weights)."""
+def load_model(path: str | Path | None = None) -> tuple[VADNet, dict]:
+    """The network in float32 and eval mode, and the checkpoint's metadata (without the weights).
+
+    `path` defaults to the configured checkpoint (`VADLENS_CHECKPOINT`, else the shipped model)."""
+    path = get_settings().checkpoint if path is None else Path(path)
     payload = read_checkpoint(path)
     try:
         config = ModelConfig.from_dict(payload["config"])

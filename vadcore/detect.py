@@ -67,6 +67,15 @@ class FaceDetector:
         return sorted(faces, key=lambda face: face.box[0])
 
 
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, width, height) boxes: 1 for the same box, 0 for disjoint ones."""
+    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    overlap = max(0, width) * max(0, height)
+    union = a[2] * a[3] + b[2] * b[3] - overlap
+    return overlap / union if union > 0 else 0.0
+
+
 def crop_face(image: np.ndarray, box: tuple[int, int, int, int], size: int = CROP_SIZE) -> np.ndarray:
     """A size×size uint8 grey crop: the square of side CROP_MARGIN × max(w, h) around the box's centre.
 
@@ -84,7 +93,7 @@ def crop_face(image: np.ndarray, box: tuple[int, int, int, int], size: int = CRO
         raise ValueError(f"box {box} lies outside the {cols}×{rows} image")
     padding = ((max(0, -top), max(0, top + side - rows)), (max(0, -left), max(0, left + side - cols)))
     square = np.pad(inside, padding, mode="edge")
-    return np.asarray(Image.fromarray(square).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return np.asarray(Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def crop_faces(image: np.ndarray, faces: list[DetectedFace], size: int = CROP_SIZE) -> np.ndarray:
@@ -106,7 +115,7 @@ def _clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     height, width = rgb.shape[:2]
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

@@ -13,24 +13,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vadcore.checkpoint import DEFAULT_CHECKPOINT, PROJECT_ROOT, load_model
+from vadcore.checkpoint import load_model
 from vadcore.consistency import DEFAULT_RULES
 from vadcore.data import FaceTable, load_authors_vad_csv
 from vadcore.inference import predict_arrays, resolve_device
 from vadcore.losses import LossConfig
 from vadcore.metrics import regression_metrics
 from vadcore.model import VADNet
+from vadcore.settings import REPORTS_DIR, get_settings
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
-from vadcore.train import DEFAULT_DATA, evaluate_table, load_fer_with_vad
+from vadcore.train import evaluate_table, load_fer_with_vad
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Evaluate a VAD Lens checkpoint.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    settings = get_settings()
+    p.add_argument("--data", type=Path, default=settings.data_dir, help="folder with fer2013/ and vad_seed/")
+    p.add_argument("--checkpoint", type=Path, default=settings.checkpoint)
     p.add_argument("--splits", nargs="+", default=["PublicTest", "PrivateTest"])
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "reports" / "evaluation")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "evaluation")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--rules", default=None, help="sign rule set (default: the one the model was trained with)")
     return p
@@ -62,6 +64,8 @@ def save_confusion_png(cm: np.ndarray, title: str, path: Path) -> None:
 def human_vad_metrics(model: VADNet, human: FaceTable, dims: tuple[int, ...] = (0, 1, 2), *,
                       use_ten_crop: bool = False, device: torch.device | None = None) -> dict:
     """V, A, D of a human-labelled table (e.g. vad_seed/public_test.csv) against its labels, plus accuracy."""
+    if human.vad is None:
+        raise ValueError("human_vad_metrics needs a table with human VAD labels")
     probs, vad = predict_arrays(model, human.pixels, use_ten_crop=use_ten_crop, device=device)
     return {**regression_metrics(vad, human.vad, dims),
             "accuracy": float((probs.argmax(1) == human.labels).mean()), "n": len(human)}
@@ -126,6 +130,5 @@ def markdown_report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    report = evaluate(build_parser().parse_args(argv))
-    print(markdown_report(report))
-    return report
+    """`scripts/evaluate.py`: evaluate with these command-line flags; the report is also written to --out."""
+    return evaluate(build_parser().parse_args(argv))

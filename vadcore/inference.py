@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vadcore.checkpoint import DEFAULT_CHECKPOINT, load_model
+from vadcore.checkpoint import load_model
 from vadcore.consistency import DEFAULT_RULES, violations
 from vadcore.model import VADNet
 from vadcore.readings import FaceReading
@@ -57,14 +57,15 @@ def as_face_array(faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         if f.ndim not in (2, 3) or f.size == 0:
             raise ValueError(f"a face must be an H×W or H×W×C image, got shape {f.shape}")
         img = Image.fromarray(f.astype(np.uint8) if f.dtype != np.uint8 else f)
-        out.append(np.asarray(img.convert("L").resize((FACE_SIZE, FACE_SIZE), Image.BILINEAR)))
+        out.append(np.asarray(img.convert("L").resize((FACE_SIZE, FACE_SIZE), Image.Resampling.BILINEAR)))
     return np.stack(out) if out else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
 
 
 class EmotionPredictor:
-    """Load a checkpoint once; `predict` turns batches of face crops into readings."""
+    """Load a checkpoint once (default: the configured one); `predict` turns batches of face crops into
+    readings."""
 
-    def __init__(self, checkpoint: str | Path = DEFAULT_CHECKPOINT, device: str = "auto",
+    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto",
                  use_ten_crop: bool = True, batch_size: int = 64) -> None:
         self.device = resolve_device(device)
         self.model, self.meta = load_model(checkpoint)
@@ -93,7 +94,12 @@ class EmotionPredictor:
                 valence=float(vad[i, 0]), arousal=float(vad[i, 1]), dominance=float(vad[i, 2]),
                 model_version=self.model_version,
                 consistency_violations=tuple(d for d, b in zip(VAD_DIMS, bad[i]) if b),
-                box=tuple(int(v) for v in boxes[i]) if boxes is not None else None,
+                box=_pixel_box(boxes[i]) if boxes is not None else None,
                 detection_score=float(detection_scores[i]) if detection_scores is not None else None,
             ))
         return readings
+
+
+def _pixel_box(box: Sequence[int]) -> tuple[int, int, int, int]:
+    x, y, width, height = (int(v) for v in box)
+    return x, y, width, height

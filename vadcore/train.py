@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
@@ -20,26 +21,33 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from vadcore.checkpoint import PROJECT_ROOT, save_checkpoint
-from vadcore.consistency import RULE_SETS, DEFAULT_RULES, consistency_violation_rate
-from vadcore.data import (FaceTable, file_sha256, load_authors_vad_csv, load_fer2013, load_ferplus_votes,
-                          load_image_folder)
+from vadcore.checkpoint import save_checkpoint
+from vadcore.consistency import DEFAULT_RULES, RULE_SETS, consistency_violation_rate
+from vadcore.data import (
+    FaceTable,
+    file_sha256,
+    load_authors_vad_csv,
+    load_fer2013,
+    load_ferplus_votes,
+    load_image_folder,
+)
 from vadcore.inference import predict_arrays, resolve_device
 from vadcore.losses import CONSISTENCY_KINDS, MODES, LossConfig, multitask_loss
 from vadcore.metrics import classification_metrics, regression_metrics
 from vadcore.model import STEMS, ModelConfig, build_model
+from vadcore.settings import RUNS_DIR, VAR_DIR, get_settings
 from vadcore.transforms import augment, to_tensor
 from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD, attach_vad_targets, calibrate_prior, human_rows_in_split
 
-DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data"
-CACHE_DIR = PROJECT_ROOT / "var" / "cache"
+CACHE_DIR = VAR_DIR / "cache"
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Train the VAD Lens multi-task model (class + V, A, D).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group("data")
-    d.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with fer2013/ and vad_seed/")
+    d.add_argument("--data", type=Path, default=get_settings().data_dir, help="folder with fer2013/ and vad_seed/")
     d.add_argument("--vad-csv", type=Path, default=None,
                    help="train on the authors' VAD CSV (index, emotionLabel, Valence, Arousal, Dominance, "
                         "emotion, pixels) with its human labels, instead of FER2013 + derived targets")
@@ -70,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--rotation", type=float, default=10.0, help="max random rotation, degrees")
     o.add_argument("--no-scale-jitter", action="store_true", help="crops and flips only, as the paper")
     r = p.add_argument_group("run")
-    r.add_argument("--out", type=Path, default=PROJECT_ROOT / "runs" / "default")
+    r.add_argument("--out", type=Path, default=RUNS_DIR / "default")
     r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
     r.add_argument("--stop-after", type=int, default=0,
                    help="stop after this many epochs in this invocation (time-boxed sessions; --resume later)")
@@ -196,7 +204,7 @@ def train(args: argparse.Namespace) -> dict:
     if args.limit_val:
         val_set = val_set.subset(np.arange(len(val_set)) < args.limit_val)
     if len(train_set) == 0:
-        raise SystemExit(f"no training faces in split {args.train_split!r}")
+        raise ValueError(f"no training faces in split {args.train_split!r}")
 
     model_cfg = ModelConfig(stem=args.stem)
     loss_cfg = LossConfig(mode=args.mode, consistency=args.consistency, lam=args.lam, rules=args.rules,
@@ -221,7 +229,7 @@ def train(args: argparse.Namespace) -> dict:
         sched.load_state_dict(state["scheduler"])
         start_epoch, history = state["epoch"], state["history"]
         if rank == 0:
-            print(f"resumed from {last} after epoch {start_epoch}", flush=True)
+            logger.info("resumed from %s after epoch %d", last, start_epoch)
 
     pixels = torch.as_tensor(train_set.pixels)
     labels = torch.as_tensor(train_set.labels)
@@ -272,7 +280,7 @@ def train(args: argparse.Namespace) -> dict:
             record["val_vad"] = {d: m["ccc"] for d, m in val.get("vad_all", {}).items()}
         history.append(record)
         if show:
-            print(json.dumps(record), flush=True)
+            logger.info("epoch %s", json.dumps(record))
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                         "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history},
                        args.out / "last.tmp")
@@ -295,9 +303,9 @@ def train(args: argparse.Namespace) -> dict:
                                   "vad_source": data_info.get("vad_source"),
                                   "train_faces": len(train_set)})
         (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.out / 'model.pt'} and {args.out / 'metrics.json'}", flush=True)
+        logger.info("wrote %s and %s", args.out / "model.pt", args.out / "metrics.json")
     elif show:
-        print(f"stopped after epoch {len(history)} of {args.epochs}; continue with --resume", flush=True)
+        logger.info("stopped after epoch %d of %d; continue with --resume", len(history), args.epochs)
     if world > 1:
         dist.destroy_process_group()
     return result

@@ -1,0 +1,37 @@
+"""What several test files share: the committed real-data samples (see tests/fixtures/make_fixtures.py
+for their provenance), where the full shared data lives, and a way to call the admin scripts in-process."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+from vadcore.settings import PROJECT_ROOT, get_settings
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FER_SAMPLE = FIXTURES / "fer2013_sample.csv.gz"
+VOTES_SAMPLE = FIXTURES / "ferplus_votes_sample.csv"
+AUTHORS_SAMPLE = FIXTURES / "vad_authors_sample.csv"
+SHARED_DATA = get_settings().data_dir  # VADLENS_DATA_DIR, else ../shared/data
+PHOTOS = SHARED_DATA / "photos"
+
+
+def sample_data_dir(root: Path) -> Path:
+    """The committed samples laid out like ../shared/data, for the training CLI."""
+    (root / "fer2013").mkdir(parents=True)
+    (root / "vad_seed").mkdir()
+    shutil.copy(FER_SAMPLE, root / "fer2013" / "fer2013.csv.gz")
+    shutil.copy(VOTES_SAMPLE, root / "fer2013" / "fer2013new.csv")
+    shutil.copy(AUTHORS_SAMPLE, root / "vad_seed" / "train.csv")
+    return root
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py as a module, so a test can call its `main(argv)` and read its exit code."""
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
