@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from db.errors import NotFound, PermissionDenied
-from db.models import Capture, Group, GroupAccess, Meeting, Reading, Subject, User
+from db.models import Capture, Group, GroupAccess, Meeting, Subject, User
 
 
 def require_admin(user: User) -> None:
@@ -56,10 +56,3 @@ def require_capture(session: Session, user: User, capture_id: int) -> tuple[Capt
     if capture is None:
         raise NotFound(f"capture {capture_id} does not exist")
     return capture, require_meeting(session, user, capture.session_id)[1]
-
-
-def require_reading(session: Session, user: User, reading_id: int) -> tuple[Reading, Group]:
-    reading = session.get(Reading, reading_id)
-    if reading is None:
-        raise NotFound(f"reading {reading_id} does not exist")
-    return reading, require_capture(session, user, reading.capture_id)[1]

@@ -12,3 +12,7 @@ class NotFound(LookupError):
 
 class InvalidInput(ValueError):
     """The request is well-formed but breaks a rule (consent, simulated data, bad values)."""
+
+
+class AccountDisabled(PermissionDenied):
+    """The acting account was disabled or removed after it logged in; the app logs it out."""

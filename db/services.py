@@ -15,7 +15,8 @@ Accounts
     authenticate(username, password) -> UserInfo | None
     create_user(actor, username, password, role, display_name="") -> UserInfo          [admin]
     list_users(actor) -> list[UserInfo]                                                 [admin]
-    set_password(actor, user_id, new_password) -> None                          [admin or self]
+    set_password(actor, user_id, new_password) -> None                 [admin, for another user]
+    change_password(actor, current_password, new_password) -> None                       [self]
     deactivate_user(actor, user_id) -> None                                             [admin]
 Groups and periods
     create_group(actor, name, kind, keep_images=False, is_simulated=False) -> GroupInfo [admin]
@@ -25,7 +26,6 @@ Groups and periods
     list_periods(actor) -> list[PeriodInfo]
 Subjects
     create_subject(actor, group_id, code, consent="pending", is_simulated=False) -> SubjectInfo
-    get_subject(actor, subject_id) -> SubjectInfo
     list_subjects(actor, group_id=None) -> list[SubjectInfo]
     set_consent(actor, subject_id, consent) -> SubjectInfo
     delete_subject(actor, subject_id) -> None         (deletes their readings and outcomes too)
@@ -35,7 +35,6 @@ Sessions, captures, readings
     save_capture(actor, session_id, readings, assignments, checksum, source,
                  image_bytes=None, captured_at=None) -> CaptureResult
     capture_image(actor, capture_id) -> bytes | None
-    assign_reading(actor, reading_id, subject_id | None) -> None
     readings_frame(actor, group_id=None, session_id=None, subject_id=None,
                    start=None, end=None) -> pandas.DataFrame
     export_readings_csv(actor, **same filters) -> str
@@ -54,7 +53,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,16 +61,37 @@ import pandas as pd
 from sqlalchemy import Engine, delete, func, select, text
 from sqlalchemy.orm import Session
 
-from db.access import (require_admin, require_capture, require_group, require_meeting,
-                       require_reading, require_subject, restrict_to_visible)
+from db.access import (
+    require_admin,
+    require_capture,
+    require_group,
+    require_meeting,
+    require_subject,
+    restrict_to_visible,
+)
 from db.engine import session_factory, transaction
-from db.errors import InvalidInput, NotFound, PermissionDenied
-from db.models import (CAPTURE_SOURCES, CONSENT_STATUSES, GROUP_KINDS, KIND_FOR_ROLE,
-                       PROBABILITY_COLUMNS, ROLES, AuditEntry, Capture, Group, GroupAccess,
-                       Meeting, Outcome, Period, Reading, Subject, User, utcnow)
+from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
+from db.models import (
+    CAPTURE_SOURCES,
+    CONSENT_STATUSES,
+    GROUP_KINDS,
+    KIND_FOR_ROLE,
+    PROBABILITY_COLUMNS,
+    ROLES,
+    AuditEntry,
+    Capture,
+    Group,
+    GroupAccess,
+    Meeting,
+    Outcome,
+    Period,
+    Reading,
+    Subject,
+    User,
+    utcnow,
+)
 from db.security import hash_password, needs_rehash, verify_password
-from db.views import (CaptureResult, GroupInfo, ImportReport, PeriodInfo, SessionInfo,
-                      SubjectInfo, UserInfo, view)
+from db.views import CaptureResult, GroupInfo, ImportReport, PeriodInfo, SessionInfo, SubjectInfo, UserInfo, view
 from vadcore.features import PeriodSpan, subject_period_features
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.readings import FaceReading
@@ -93,11 +113,16 @@ class Service:
     # ---------------------------------------------------------------- plumbing
 
     @contextmanager
-    def _unit(self, actor: UserInfo | None) -> Iterator[tuple[Session, User | None]]:
-        """One transaction acting as `actor`; a refusal is audited in a transaction of its own."""
+    def _unit(self, actor: UserInfo) -> Iterator[tuple[Session, User]]:
+        """One transaction acting as `actor`, re-read from the database (refused if disabled since)."""
+        with self._refusals_audited(actor), transaction(self._sessions) as s:
+            yield s, self._load_actor(s, actor)
+
+    @contextmanager
+    def _refusals_audited(self, actor: UserInfo | None) -> Iterator[None]:
+        """A refusal inside the block is audited in a transaction of its own (the block's is rolled back)."""
         try:
-            with transaction(self._sessions) as s:
-                yield s, None if actor is None else self._load_actor(s, actor)
+            yield
         except PermissionDenied as exc:
             with transaction(self._sessions) as s:
                 self._audit(s, actor, "denied", detail=str(exc))
@@ -107,7 +132,7 @@ class Service:
     def _load_actor(s: Session, actor: UserInfo) -> User:
         user = s.get(User, actor.id)
         if user is None or not user.is_active:
-            raise PermissionDenied(f"account {actor.username!r} is disabled or removed")
+            raise AccountDisabled(f"account {actor.username!r} is disabled or removed")
         return user
 
     @staticmethod
@@ -125,7 +150,7 @@ class Service:
 
     def create_first_admin(self, username: str, password: str, display_name: str = "") -> UserInfo:
         """Create the first administrator; refused once one exists."""
-        with self._unit(None) as (s, _):
+        with self._refusals_audited(None), transaction(self._sessions) as s:
             if s.scalar(select(func.count()).where(User.role == "admin", User.is_active)):
                 raise PermissionDenied("an administrator already exists; ask them for an account")
             user = self._new_user(s, username, password, "admin", display_name)
@@ -137,7 +162,7 @@ class Service:
         with transaction(self._sessions) as s:
             user = s.scalar(select(User).where(User.username == username))
             ok = verify_password(user.password_hash if user else None, password)
-            if not ok or not user.is_active:
+            if user is None or not ok or not user.is_active:
                 self._audit(s, None, "login_failed", detail=f"username={username[:64]!r}")
                 return None
             if needs_rehash(user.password_hash):
@@ -159,12 +184,23 @@ class Service:
             return [view(UserInfo, u) for u in s.scalars(select(User).order_by(User.username))]
 
     def set_password(self, actor: UserInfo, user_id: int, new_password: str) -> None:
+        """An administrator resets another account's password (one's own: `change_password`)."""
         with self._unit(actor) as (s, me):
-            if me.id != user_id:
-                require_admin(me)
+            require_admin(me)
+            if me.id == user_id:
+                raise InvalidInput("change your own password on the My account page; it asks for the current one")
             user = self._get(s, User, user_id)
             user.password_hash = self._hashed(new_password)
             self._audit(s, me, "set_password", "user", user_id)
+
+    def change_password(self, actor: UserInfo, current_password: str, new_password: str) -> None:
+        """Change one's own password; refused unless `current_password` is right (so an unattended
+        logged-in browser cannot take the account over)."""
+        with self._unit(actor) as (s, me):
+            if not verify_password(me.password_hash, current_password):
+                raise InvalidInput("the current password is wrong; the password was not changed")
+            me.password_hash = self._hashed(new_password)
+            self._audit(s, me, "change_password", "user", me.id)
 
     def deactivate_user(self, actor: UserInfo, user_id: int) -> None:
         """Disable an account (kept for the audit trail); its sessions are refused at once."""
@@ -291,12 +327,6 @@ class Service:
             self._audit(s, me, "create_subject", "subject", subject.id)
             return view(SubjectInfo, subject)
 
-    def get_subject(self, actor: UserInfo, subject_id: int) -> SubjectInfo:
-        with self._unit(actor) as (s, me):
-            subject = require_subject(s, me, subject_id)
-            self._audit(s, me, "view_subject", "subject", subject_id)
-            return view(SubjectInfo, subject)
-
     def list_subjects(self, actor: UserInfo, group_id: int | None = None) -> list[SubjectInfo]:
         with self._unit(actor) as (s, me):
             stmt = select(Subject).order_by(Subject.group_id, Subject.code)
@@ -384,20 +414,12 @@ class Service:
             return CaptureResult(capture.id, tuple(r.id for r in rows), keep)
 
     def capture_image(self, actor: UserInfo, capture_id: int) -> bytes | None:
-        """The kept photo of a capture, or None when the group's policy did not keep it."""
+        """The kept photo of a capture, or None when the group's policy did not keep it. The one audited
+        read of stored photos: no page shows them yet; the photo-policy and erasure checks use it."""
         with self._unit(actor) as (s, me):
             capture, _ = require_capture(s, me, capture_id)
             self._audit(s, me, "view_image", "capture", capture_id)
             return capture.image
-
-    def assign_reading(self, actor: UserInfo, reading_id: int, subject_id: int | None) -> None:
-        """Attribute a reading to a subject of the same group (None: make it anonymous again)."""
-        with self._unit(actor) as (s, me):
-            reading, group = require_reading(s, me, reading_id)
-            if subject_id is not None:
-                self._check_assignable(s, subject_id, group)
-            reading.subject_id = subject_id
-            self._audit(s, me, "assign_reading", "reading", reading_id, f"subject_id={subject_id}")
 
     @staticmethod
     def _check_assignable(s: Session, subject_id: int, group: Group) -> None:
@@ -487,7 +509,8 @@ class Service:
             outcome.grade, outcome.at_risk, outcome.imported_at = grade, at_risk, utcnow()
 
     def outcomes_frame(self, actor: UserInfo, group_id: int) -> pd.DataFrame:
-        """subject_id, subject_code, period, grade, at_risk, is_simulated for one group."""
+        """subject_id, subject_code, period, grade, at_risk, is_simulated for one group: the audited read of
+        stored outcomes (no page lists them yet; the import and erasure checks use it)."""
         with self._unit(actor) as (s, me):
             frame = self._outcomes(s, me, [group_id])
             self._audit(s, me, "view_outcomes", "group", group_id, f"rows={len(frame)}")
@@ -548,7 +571,7 @@ class Service:
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise InvalidInput("times must carry a time zone (e.g. datetime.now(timezone.utc))")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _check_reading(r: FaceReading) -> None:

@@ -7,11 +7,12 @@ user = ui.require_user()
 st.title("My account")
 st.write(f"**{user.username}** — {user.display_name or 'no display name'} — role: {user.role}")
 with st.form("password", clear_on_submit=True):
+    current = st.text_input("Current password", type="password", key="own_current")
     new = st.text_input("New password", type="password", key="own_password")
     repeat = st.text_input("Repeat the new password", type="password", key="own_repeat")
     submitted = st.form_submit_button("Change password")
 if submitted:
     if new != repeat:
         st.error("The two passwords differ.")
-    elif ui.attempt(lambda: ui.service().set_password(user, user.id, new) or True):
+    elif ui.succeeded(lambda: ui.service().change_password(user, current, new)):
         st.success("Password changed.")

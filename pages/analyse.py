@@ -1,5 +1,6 @@
 """Analyse: photos in, one reading per face out — boxed, labelled, assigned, saved in one click."""
 import time
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -18,9 +19,7 @@ if flash := st.session_state.pop("analyse_flash", None):
 # ---------------------------------------------------------------- where the readings go
 left, right = st.columns(2)
 with left:
-    group = ui.pick_group(svc, user, key="analyse_group")
-if group is None:
-    st.stop()
+    group = ui.require_group(svc, user, key="analyse_group")
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
 with right:  # the key changes when a session is added, so a new session comes up selected
@@ -130,8 +129,8 @@ if ready:
                 st.error(f"**{name}**: one subject is assigned to two faces; nothing from this photo was saved.")
                 failed.append(name)
                 continue
-            stored = ui.attempt(lambda: svc.save_capture(user, session_id, result.readings, assignment,
-                                                         result.checksum, source, image_bytes=data), name)
+            stored = ui.attempt(partial(svc.save_capture, user, session_id, result.readings, assignment,
+                                        result.checksum, source, image_bytes=data), name)
             if stored is None:
                 failed.append(name)
             else:

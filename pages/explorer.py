@@ -1,5 +1,5 @@
 """Session explorer: readings in V–A–D space, filtered by group, session, subject and date."""
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
@@ -28,8 +28,8 @@ with f4:
                           help="Pick a first and a last day; leave empty for all dates.")
 start = end = None
 if len(dates) >= 1:
-    start = datetime.combine(dates[0], time.min, timezone.utc)
-    end = datetime.combine(dates[-1], time.min, timezone.utc) + timedelta(days=1)
+    start = datetime.combine(dates[0], time.min, UTC)
+    end = datetime.combine(dates[-1], time.min, UTC) + timedelta(days=1)
 
 frame = ui.attempt(lambda: svc.readings_frame(user, group_id=gid, session_id=session_id, subject_id=subject_id,
                                               start=start, end=end))
@@ -49,13 +49,13 @@ if frame["is_simulated"].any():
     st.warning("These readings include SIMULATED demo data.", icon=":material/science:")
 
 # ---------------------------------------------------------------- figures
-prototypes, proto_name = figures.class_prototypes(ui.predictor().meta)
 tab3d, tab2d, tabmix, tabrows = st.tabs(["3D V–A–D", "2D projections", "Class mix", "Table"])
 with tab3d:
-    st.plotly_chart(figures.vad_scatter_3d(frame, prototypes, proto_name), key="vad3d", width="stretch")
-    st.caption(f"Axes fixed to the VAD scale −1…+1. Diamonds: {proto_name}. Hover a point for subject and time.")
+    st.plotly_chart(figures.vad_scatter_3d(frame), key="vad3d", width="stretch")
+    st.caption(f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. "
+               "Hover a point for subject and time.")
 with tab2d:
-    st.plotly_chart(figures.vad_projections(frame, prototypes), key="vad2d", width="stretch")
+    st.plotly_chart(figures.vad_projections(frame), key="vad2d", width="stretch")
 with tabmix:
     by = "session_id" if frame["session_id"].nunique() > 1 or session_id else "group_id"
     st.plotly_chart(figures.class_mix(frame, by, "Session" if by == "session_id" else "Group"), key="mix",

@@ -10,9 +10,7 @@ svc = ui.service()
 st.title("Subjects")
 st.caption("Subjects are pseudonymous codes (no names). Only subjects with consent **granted** can be assigned faces.")
 
-group = ui.pick_group(svc, user, key="subjects_group")
-if group is None:
-    st.stop()
+group = ui.require_group(svc, user, key="subjects_group")
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 if subjects:
     st.dataframe(pd.DataFrame([{"code": s.code, "consent": s.consent, "simulated": s.is_simulated} for s in subjects]),

@@ -12,9 +12,7 @@ st.title("Timelines")
 
 c1, c2 = st.columns(2)
 with c1:
-    group = ui.pick_group(svc, user, key="timeline_group")
-if group is None:
-    st.stop()
+    group = ui.require_group(svc, user, key="timeline_group")
 subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
 if not subjects:
     st.info(f"{group.name} has no subjects yet (Subjects page).")

@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 
+from db.errors import AccountDisabled
 from db.services import InvalidInput, PermissionDenied
 
 CHECKSUM = hashlib.sha256(b"photo").hexdigest()
@@ -47,6 +48,7 @@ def test_authenticate_checks_the_argon2_hash(service, admin):
 
 def test_weaker_hashes_are_upgraded_to_the_default_parameters_at_login(service, admin):
     from argon2 import profiles
+
     from db import security
     security.use_parameters(profiles.get_default_parameters())
     try:
@@ -64,15 +66,18 @@ def test_short_passwords_are_refused(service, admin):
         service.create_user(admin, "t", "short", "teacher")
 
 
-def test_teacher_asking_for_another_teachers_subject_is_refused(service, world):
+def test_teacher_asking_for_another_teachers_subject_is_refused(service, admin, world):
     other = world["subjects"]["7b"]
     with pytest.raises(PermissionDenied):
-        service.get_subject(world["t1"], other.id)
+        service.readings_frame(world["t1"], subject_id=other.id)
     with pytest.raises(PermissionDenied):
         service.list_subjects(world["t1"], world["class_b"].id)
     with pytest.raises(PermissionDenied):
+        service.set_consent(world["t1"], other.id, "withdrawn")
+    with pytest.raises(PermissionDenied):
         service.delete_subject(world["t1"], other.id)
-    assert service.get_subject(world["t2"], other.id).code == "S-01"
+    assert [s.code for s in service.list_subjects(world["t2"], world["class_b"].id)] == ["S-01"]
+    assert [s.consent for s in service.list_subjects(admin, world["class_b"].id)] == ["granted"]
 
 
 def test_each_role_lists_only_its_groups_and_subjects(service, admin, world):
@@ -112,18 +117,36 @@ def test_readings_of_other_groups_are_invisible(service, admin, world, make_read
 
 def test_a_disabled_account_is_refused_at_once(service, admin, world):
     service.deactivate_user(admin, world["t1"].id)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(AccountDisabled):
         service.list_groups(world["t1"])
     assert service.authenticate("teacher1", "teacher1-password") is None
 
 
 def test_subject_access_and_refusals_are_audited(service, admin, world):
-    service.get_subject(world["t1"], world["subjects"]["7a"].id)
+    service.readings_frame(world["t1"], subject_id=world["subjects"]["7a"].id)
     with pytest.raises(PermissionDenied):
-        service.get_subject(world["t1"], world["subjects"]["7b"].id)
+        service.readings_frame(world["t1"], subject_id=world["subjects"]["7b"].id)
     log = service.audit_log(admin)
     mine = log[log["username"] == "teacher1"]
-    assert {"view_subject", "denied"} <= set(mine["action"])
+    assert {"view_readings", "denied"} <= set(mine["action"])
+
+
+def test_changing_ones_own_password_needs_the_current_one(service, world):
+    with pytest.raises(InvalidInput, match="current password"):
+        service.change_password(world["t1"], "not-my-password", "new-password-123")
+    assert service.authenticate("teacher1", "new-password-123") is None
+    service.change_password(world["t1"], "teacher1-password", "new-password-123")
+    assert service.authenticate("teacher1", "new-password-123") is not None
+    assert service.authenticate("teacher1", "teacher1-password") is None
+
+
+def test_only_an_admin_resets_a_password_and_not_their_own(service, admin, world):
+    with pytest.raises(PermissionDenied):
+        service.set_password(world["t1"], world["t2"].id, "taken-over-123")
+    with pytest.raises(InvalidInput, match="My account"):
+        service.set_password(admin, admin.id, "no-current-needed")
+    service.set_password(admin, world["t1"].id, "reset-by-admin-1")
+    assert service.authenticate("teacher1", "reset-by-admin-1") is not None
 
 
 def test_database_size_is_reported(service, admin):

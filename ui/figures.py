@@ -14,25 +14,10 @@ AXIS_RANGE = [VAD_MIN - 0.05, VAD_MAX + 0.05]
 AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)",
                "dominance": "Dominance (−1 … +1)"}
 PROTOTYPE_NAME = "class prototypes (R&M 1977 PAD)"
+# The anchors drawn in V–A–D space. Checkpoints do not carry the calibrated prior they were trained on,
+# so the figures show the published Russell & Mehrabian prototypes and say so in the legend.
+PROTOTYPES = RUSSELL_MEHRABIAN_PAD.astype(float)
 HEIGHT = 520  # fits a 1366×768 screen below the page header
-
-
-def class_prototypes(meta: dict | None = None) -> tuple[np.ndarray, str]:
-    """The 7×3 prototypes to draw and their legend name: the calibrated ones from the checkpoint
-    metadata when it carries them, else Russell & Mehrabian (1977)."""
-    meta = meta or {}
-    for source in (meta, meta.get("training", {})):
-        for key in ("prototypes", "vad_prototypes", "vad_prior"):
-            value = source.get(key) if isinstance(source, dict) else None
-            if isinstance(value, dict):
-                value = value.get("prototypes")
-            try:
-                arr = np.asarray(value, dtype=float)
-            except (TypeError, ValueError):
-                continue
-            if arr.shape == (len(CLASS_NAMES), 3):
-                return arr, "class prototypes (calibrated to human labels)"
-    return RUSSELL_MEHRABIAN_PAD.astype(float), PROTOTYPE_NAME
 
 
 def _hover(frame: pd.DataFrame) -> list[str]:
@@ -46,7 +31,8 @@ def _hover(frame: pd.DataFrame) -> list[str]:
                 frame["valence"], frame["arousal"], frame["dominance"])]
 
 
-def vad_scatter_3d(frame: pd.DataFrame, prototypes: np.ndarray, prototype_name: str = PROTOTYPE_NAME) -> go.Figure:
+def vad_scatter_3d(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES,
+                   prototype_name: str = PROTOTYPE_NAME) -> go.Figure:
     """Readings as points in V–A–D space, coloured by class, with the class prototypes as anchors."""
     fig = go.Figure()
     hover = np.array(_hover(frame), dtype=object)
@@ -75,7 +61,7 @@ def vad_scatter_3d(frame: pd.DataFrame, prototypes: np.ndarray, prototype_name: 
     return fig
 
 
-def vad_projections(frame: pd.DataFrame, prototypes: np.ndarray) -> go.Figure:
+def vad_projections(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES) -> go.Figure:
     """The three 2-D projections V–A, V–D and A–D side by side."""
     pairs = [("valence", "arousal"), ("valence", "dominance"), ("arousal", "dominance")]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,

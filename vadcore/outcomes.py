@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
-import joblib
 import numpy as np
 import pandas as pd
-import sklearn
 from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -28,8 +24,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import (balanced_accuracy_score, brier_score_loss, mean_absolute_error,
-                             r2_score, roc_auc_score)
+from sklearn.metrics import balanced_accuracy_score, brier_score_loss, mean_absolute_error, r2_score, roc_auc_score
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -163,7 +158,7 @@ def _parse(text: str) -> tuple[pd.DataFrame, int]:
         if not any(cell.strip() for cell in rec):
             continue  # blank lines are not rows
         cells = dict(zip(header, rec))
-        row = {col: cells.get(col, "") for col in CSV_COLUMNS}
+        row: dict[str, str | int] = {col: cells.get(col, "") for col in CSV_COLUMNS}
         row["line"] = line_no
         row["n_cells"] = len(rec)
         data.append(row)
@@ -410,49 +405,3 @@ def _subject_bootstrap(gain, y, pred, base, groups, n_bootstrap: int, random_sta
         draws.append(gain(y[rows], pred[rows], base[rows]))
     lo, hi = np.nanpercentile(draws, [2.5, 97.5])
     return float(lo), float(hi)
-
-
-# --------------------------------------------------------------------------------------------
-# Persistence
-
-
-@dataclass
-class SavedPredictor:
-    estimator: GradePredictor | RiskPredictor
-    target: str
-    version: str
-    feature_names: list[str]
-    is_simulated: bool
-    sklearn_version: str
-    evaluation: dict[str, Any]
-
-
-def save_predictor(path: str | Path, estimator: GradePredictor | RiskPredictor, *, target: str,
-                   version: str, is_simulated: bool, evaluation: Evaluation | None = None) -> Path:
-    """Write a fitted predictor with its feature list, version and metrics (joblib pickle)."""
-    check_is_fitted(estimator)
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": MODEL_FORMAT, "estimator": estimator, "target": target, "version": version,
-        "feature_names": list(estimator.feature_names_in_), "is_simulated": bool(is_simulated),
-        "sklearn_version": sklearn.__version__,
-        "evaluation": {} if evaluation is None else {
-            "metrics": evaluation.metrics, "baseline": evaluation.baseline,
-            "improvement_ci": evaluation.improvement_ci, "n_rows": evaluation.n_rows},
-    }
-    joblib.dump(payload, path)
-    return path
-
-
-def load_predictor(path: str | Path) -> SavedPredictor:
-    """Read a predictor written by `save_predictor`. Pickles run code: load only your own files."""
-    payload = joblib.load(Path(path))
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path} is not a VAD Lens predictor of format {MODEL_FORMAT}")
-    if payload["sklearn_version"] != sklearn.__version__:
-        warnings.warn(f"predictor saved with scikit-learn {payload['sklearn_version']}, "
-                      f"running {sklearn.__version__}; refit if predictions look wrong", stacklevel=2)
-    return SavedPredictor(**{k: v for k, v in payload.items() if k != "format"})

@@ -1,9 +1,7 @@
 """What the engine reports for one face."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
-from vadcore.taxonomy import CLASS_NAMES
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -24,21 +22,11 @@ class FaceReading:
     consistency_violations: tuple[str, ...] = ()
     box: tuple[int, int, int, int] | None = None
     detection_score: float | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def confidence(self) -> float:
         return self.probabilities[self.label]
 
     @property
-    def class_index(self) -> int:
-        return CLASS_NAMES.index(self.label)
-
-    @property
     def is_consistent(self) -> bool:
         return not self.consistency_violations
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["confidence"] = self.confidence
-        return d
