@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ def simulate_cohort(n_subjects: int = 120, periods: list[PeriodSpan] | None = No
         w = 0.8 * stable + 0.6 * rng.normal(size=n_subjects)
         span_days = (period.ends_on - period.starts_on).days
         for k in range(sessions_per_period):
-            when = datetime.combine(period.starts_on, datetime.min.time(), timezone.utc) + timedelta(
+            when = datetime.combine(period.starts_on, datetime.min.time(), UTC) + timedelta(
                 days=span_days * (k + 0.5) / sessions_per_period, hours=9)
             present = np.flatnonzero(rng.random(n_subjects) < attendance)
             s = signal * w[present]

@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from vadcore.consistency import (NEUTRAL_TOLERANCE, consistency_violation_rate, paper_cost, soft_consistency,
-                                 violations)
+from vadcore.consistency import NEUTRAL_TOLERANCE, consistency_violation_rate, paper_cost, soft_consistency, violations
 from vadcore.taxonomy import CLASS_NAMES
 
 ANGRY, DISGUST, FEAR, HAPPY, SAD, SURPRISE, NEUTRAL = range(7)

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from vadcore.data import (DataFormatError, load_authors_vad_csv, load_fer2013, load_ferplus_votes,
-                          load_image_folder)
+from vadcore.data import DataFormatError, load_authors_vad_csv, load_fer2013, load_ferplus_votes, load_image_folder
 from vadcore.taxonomy import HUMAN_VAD_SCALE
-from vadcore_fixtures import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE
+
+from helpers import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE
 
 
 def test_fer2013_sample_loads_gzip_and_plain_alike(tmp_path):

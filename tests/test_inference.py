@@ -8,7 +8,8 @@ from vadcore.data import load_fer2013
 from vadcore.inference import EmotionPredictor, as_face_array, predict_arrays
 from vadcore.model import ModelConfig, build_model
 from vadcore.transforms import ten_crop, to_tensor
-from vadcore_fixtures import FER_SAMPLE
+
+from helpers import FER_SAMPLE
 
 
 @pytest.fixture(scope="module")

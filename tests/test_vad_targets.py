@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from vadcore.data import load_authors_vad_csv, load_fer2013, load_ferplus_votes
-from vadcore.vad_targets import (RUSSELL_MEHRABIAN_PAD, attach_vad_targets, calibrate_prior,
-                                 vote_distribution)
-from vadcore_fixtures import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE
+from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD, attach_vad_targets, calibrate_prior, vote_distribution
+
+from helpers import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE
 
 HAPPY, SAD, NEUTRAL = 3, 4, 6
 

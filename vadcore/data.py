@@ -40,12 +40,12 @@ class FaceTable:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, mask: np.ndarray) -> "FaceTable":
+    def subset(self, mask: np.ndarray) -> FaceTable:
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
         return FaceTable(self.pixels[mask], self.labels[mask], self.usage[mask], self.fer_index[mask],
                          pick(self.vad), pick(self.vad_is_human))
 
-    def split(self, name: str) -> "FaceTable":
+    def split(self, name: str) -> FaceTable:
         return self.subset(self.usage == name)
 
 

@@ -52,6 +52,8 @@ class VADPrior:
 
 def calibrate_prior(human: FaceTable, k: float = SHRINKAGE_K) -> VADPrior:
     """Shrink the R&M prototypes toward the per-class means of human labels (training rows only)."""
+    if human.vad is None:
+        raise ValueError("calibrating the prior needs a table with human VAD labels")
     protos = RUSSELL_MEHRABIAN_PAD.copy()
     counts = np.zeros(NUM_CLASSES, dtype=np.int64)
     for c in range(NUM_CLASSES):
@@ -88,6 +90,8 @@ def attach_vad_targets(fer: FaceTable, votes: np.ndarray, prior: VADPrior,
         where.setdefault(pixel_key(p), []).append(i)
     joined = 0
     for table in human_tables:
+        if table.vad is None:
+            raise ValueError("a human table without VAD labels cannot label FER2013 faces")
         for p, vad in zip(table.pixels, table.vad):
             rows = where.get(pixel_key(p), [])
             fer.vad[rows] = vad
