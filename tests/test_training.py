@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from vadcore.data import load_authors_vad_csv, load_fer2013, load_ferplus_votes
@@ -10,7 +11,8 @@ from vadcore.model import ModelConfig, build_model
 from vadcore.train import main as train_main
 from vadcore.transforms import center_crop, to_tensor
 from vadcore.vad_targets import attach_vad_targets, calibrate_prior
-from vadcore_fixtures import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE, sample_data_dir
+
+from helpers import AUTHORS_SAMPLE, FER_SAMPLE, VOTES_SAMPLE, sample_data_dir
 
 
 def _sample_batch(n: int = 64):
@@ -22,6 +24,7 @@ def _sample_batch(n: int = 64):
     return x, torch.as_tensor(fer.labels[pick]), torch.as_tensor(fer.vad[pick]).float()
 
 
+@pytest.mark.slow
 def test_multitask_loss_falls_on_real_faces():
     torch.manual_seed(0)
     x, y, v = _sample_batch()
@@ -73,6 +76,7 @@ def test_training_cli_smoke_writes_checkpoint_and_metrics_then_resumes(tmp_path)
     assert len(result["history"]) == 1
 
 
+@pytest.mark.slow
 def test_resume_continues_the_epoch_count(tmp_path):
     data = sample_data_dir(tmp_path / "data")
     out = tmp_path / "run"
