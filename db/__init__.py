@@ -1,5 +1,6 @@
 """VAD Lens storage: engine (engine.py), tables (models.py), passwords (security.py) and the
 service layer the app calls (services.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path

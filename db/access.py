@@ -1,5 +1,6 @@
 """Who may see what: admins see every group; teachers and psychologists only the groups they
 were granted. Every lookup of a group-owned object goes through here."""
+
 from __future__ import annotations
 
 from sqlalchemy import Select, select

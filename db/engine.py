@@ -1,4 +1,5 @@
 """Engine and transactions from one setting, `DATABASE_URL` (SQLite file by default)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

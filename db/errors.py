@@ -1,4 +1,5 @@
 """Errors the service layer raises; the app shows their messages to the user."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Enumerations are strings with CHECK constraints, so SQLite and PostgreSQL share 
 Deleting a group deletes its subjects, sessions and captures; deleting a subject deletes its
 readings and outcomes (ON DELETE CASCADE in the database, not only in the ORM).
 """
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
@@ -64,13 +65,15 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     # Named constraints, so that Alembic can alter them on both backends.
-    metadata = MetaData(naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    })
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
 
 
 class User(Base):
@@ -168,7 +171,8 @@ class Reading(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     capture_id: Mapped[int] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"), index=True)
     subject_id: Mapped[int | None] = mapped_column(
-        ForeignKey("subjects.id", ondelete="CASCADE"), index=True, nullable=True)
+        ForeignKey("subjects.id", ondelete="CASCADE"), index=True, nullable=True
+    )
     face_index: Mapped[int] = mapped_column(Integer)
     box_x: Mapped[int | None] = mapped_column(Integer)
     box_y: Mapped[int | None] = mapped_column(Integer)

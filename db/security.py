@@ -1,4 +1,5 @@
 """Password hashing with Argon2id (argon2-cffi's maintained defaults, RFC 9106 low-memory)."""
+
 from __future__ import annotations
 
 from functools import lru_cache

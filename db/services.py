@@ -46,6 +46,7 @@ Administration
     audit_log(actor, limit=500) -> pandas.DataFrame                                     [admin]
     database_size(actor) -> int (bytes)                                                 [admin]
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -136,10 +137,24 @@ class Service:
         return user
 
     @staticmethod
-    def _audit(s: Session, actor: UserInfo | User | None, action: str, object_type: str = "",
-               object_id: int | None = None, detail: str = "") -> None:
-        s.add(AuditEntry(user_id=actor.id if actor else None, username=actor.username if actor else "",
-                         action=action, object_type=object_type, object_id=object_id, detail=detail))
+    def _audit(
+        s: Session,
+        actor: UserInfo | User | None,
+        action: str,
+        object_type: str = "",
+        object_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        s.add(
+            AuditEntry(
+                user_id=actor.id if actor else None,
+                username=actor.username if actor else "",
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                detail=detail,
+            )
+        )
 
     # ---------------------------------------------------------------- accounts
 
@@ -170,8 +185,7 @@ class Service:
             self._audit(s, user, "login", "user", user.id)
             return view(UserInfo, user)
 
-    def create_user(self, actor: UserInfo, username: str, password: str, role: str,
-                    display_name: str = "") -> UserInfo:
+    def create_user(self, actor: UserInfo, username: str, password: str, role: str, display_name: str = "") -> UserInfo:
         with self._unit(actor) as (s, me):
             require_admin(me)
             user = self._new_user(s, username, password, role, display_name)
@@ -219,8 +233,13 @@ class Service:
             raise InvalidInput(f"role must be one of {ROLES}")
         if s.scalar(select(User.id).where(User.username == username)) is not None:
             raise InvalidInput(f"username {username!r} is taken")
-        user = User(username=username, role=role, display_name=display_name,
-                    password_hash=self._hashed(password), is_active=True)
+        user = User(
+            username=username,
+            role=role,
+            display_name=display_name,
+            password_hash=self._hashed(password),
+            is_active=True,
+        )
         s.add(user)
         s.flush()
         return user
@@ -241,8 +260,9 @@ class Service:
 
     # ---------------------------------------------------------------- groups and periods
 
-    def create_group(self, actor: UserInfo, name: str, kind: str, keep_images: bool = False,
-                     is_simulated: bool = False) -> GroupInfo:
+    def create_group(
+        self, actor: UserInfo, name: str, kind: str, keep_images: bool = False, is_simulated: bool = False
+    ) -> GroupInfo:
         """A class (kind='class') or a caseload (kind='caseload'); `keep_images` is the photo
         policy; `is_simulated` marks demo data, which never mixes with real groups."""
         with self._unit(actor) as (s, me):
@@ -307,8 +327,9 @@ class Service:
 
     # ---------------------------------------------------------------- subjects
 
-    def create_subject(self, actor: UserInfo, group_id: int, code: str, consent: str = "pending",
-                       is_simulated: bool = False) -> SubjectInfo:
+    def create_subject(
+        self, actor: UserInfo, group_id: int, code: str, consent: str = "pending", is_simulated: bool = False
+    ) -> SubjectInfo:
         """A pseudonymous subject in a group; simulated subjects only go into simulated groups."""
         with self._unit(actor) as (s, me):
             group = require_group(s, me, group_id)
@@ -357,12 +378,17 @@ class Service:
 
     # ---------------------------------------------------------------- sessions, captures, readings
 
-    def create_session(self, actor: UserInfo, group_id: int, started_at: datetime | None = None,
-                       context_note: str = "") -> SessionInfo:
+    def create_session(
+        self, actor: UserInfo, group_id: int, started_at: datetime | None = None, context_note: str = ""
+    ) -> SessionInfo:
         with self._unit(actor) as (s, me):
             require_group(s, me, group_id)
-            meeting = Meeting(group_id=group_id, started_at=_aware(started_at or utcnow()),
-                              context_note=context_note, created_by=me.id)
+            meeting = Meeting(
+                group_id=group_id,
+                started_at=_aware(started_at or utcnow()),
+                context_note=context_note,
+                created_by=me.id,
+            )
             s.add(meeting)
             s.flush()
             self._audit(s, me, "create_session", "session", meeting.id)
@@ -376,9 +402,17 @@ class Service:
                 stmt = stmt.where(Meeting.group_id == group_id)
             return [view(SessionInfo, m) for m in s.scalars(restrict_to_visible(stmt, me, Meeting.group_id))]
 
-    def save_capture(self, actor: UserInfo, session_id: int, readings: Sequence[FaceReading],
-                     assignments: Sequence[int | None] | None, checksum: str, source: str,
-                     image_bytes: bytes | None = None, captured_at: datetime | None = None) -> CaptureResult:
+    def save_capture(
+        self,
+        actor: UserInfo,
+        session_id: int,
+        readings: Sequence[FaceReading],
+        assignments: Sequence[int | None] | None,
+        checksum: str,
+        source: str,
+        image_bytes: bytes | None = None,
+        captured_at: datetime | None = None,
+    ) -> CaptureResult:
         """Store one image's readings atomically: the capture, every reading, and each reading's
         subject (`assignments[i]` for `readings[i]`, None = unassigned). The image bytes are kept
         only when the group's policy allows; `checksum` is the SHA-256 hex of the upload."""
@@ -402,15 +436,27 @@ class Service:
             for subject_id in {a for a in assignments if a is not None}:
                 self._check_assignable(s, subject_id, group)
             keep = group.keep_images and image_bytes is not None
-            capture = Capture(session_id=session_id, captured_at=_aware(captured_at or utcnow()), source=source,
-                              checksum=checksum, image=image_bytes if keep else None, created_by=me.id)
+            capture = Capture(
+                session_id=session_id,
+                captured_at=_aware(captured_at or utcnow()),
+                source=source,
+                checksum=checksum,
+                image=image_bytes if keep else None,
+                created_by=me.id,
+            )
             s.add(capture)
             s.flush()
             rows = [_reading_row(capture.id, i, r, a) for i, (r, a) in enumerate(zip(readings, assignments))]
             s.add_all(rows)
             s.flush()
-            self._audit(s, me, "save_capture", "capture", capture.id,
-                        f"faces={len(rows)} assigned={sum(a is not None for a in assignments)} image_kept={keep}")
+            self._audit(
+                s,
+                me,
+                "save_capture",
+                "capture",
+                capture.id,
+                f"faces={len(rows)} assigned={sum(a is not None for a in assignments)} image_kept={keep}",
+            )
             return CaptureResult(capture.id, tuple(r.id for r in rows), keep)
 
     def capture_image(self, actor: UserInfo, capture_id: int) -> bytes | None:
@@ -429,14 +475,26 @@ class Service:
         if subject.consent != "granted":
             raise InvalidInput(f"subject {subject.code!r} has no consent on record ({subject.consent})")
 
-    def readings_frame(self, actor: UserInfo, group_id: int | None = None, session_id: int | None = None,
-                       subject_id: int | None = None, start: datetime | None = None,
-                       end: datetime | None = None) -> pd.DataFrame:
+    def readings_frame(
+        self,
+        actor: UserInfo,
+        group_id: int | None = None,
+        session_id: int | None = None,
+        subject_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
         """Readings visible to `actor`, one row each, newest last; `start` inclusive, `end` exclusive."""
         with self._unit(actor) as (s, me):
             frame = self._readings(s, me, group_id, session_id, subject_id, start, end)
-            self._audit(s, me, "view_readings", "group", group_id,
-                        f"session={session_id} subject={subject_id} rows={len(frame)}")
+            self._audit(
+                s,
+                me,
+                "view_readings",
+                "group",
+                group_id,
+                f"session={session_id} subject={subject_id} rows={len(frame)}",
+            )
             return frame
 
     def export_readings_csv(self, actor: UserInfo, **filters) -> str:
@@ -446,9 +504,16 @@ class Service:
             self._audit(s, me, "export_readings", "group", filters.get("group_id"), f"rows={len(frame)}")
             return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
 
-    def _readings(self, s: Session, me: User, group_id: int | None = None, session_id: int | None = None,
-                  subject_id: int | None = None, start: datetime | None = None,
-                  end: datetime | None = None) -> pd.DataFrame:
+    def _readings(
+        self,
+        s: Session,
+        me: User,
+        group_id: int | None = None,
+        session_id: int | None = None,
+        subject_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
         if group_id is not None:
             require_group(s, me, group_id)
         if session_id is not None:
@@ -456,17 +521,36 @@ class Service:
         if subject_id is not None:
             require_subject(s, me, subject_id)
         columns = [
-            Reading.id.label("reading_id"), Capture.id.label("capture_id"), Meeting.id.label("session_id"),
-            Group.id.label("group_id"), Group.is_simulated, Reading.subject_id, Subject.code.label("subject_code"),
-            Capture.captured_at, Reading.face_index, Reading.label,
-            *(getattr(Reading, c) for c in PROBABILITY_COLUMNS), Reading.valence, Reading.arousal,
-            Reading.dominance, Reading.consistency_violations, Reading.model_version,
-            Reading.box_x, Reading.box_y, Reading.box_w, Reading.box_h, Reading.detection_score,
+            Reading.id.label("reading_id"),
+            Capture.id.label("capture_id"),
+            Meeting.id.label("session_id"),
+            Group.id.label("group_id"),
+            Group.is_simulated,
+            Reading.subject_id,
+            Subject.code.label("subject_code"),
+            Capture.captured_at,
+            Reading.face_index,
+            Reading.label,
+            *(getattr(Reading, c) for c in PROBABILITY_COLUMNS),
+            Reading.valence,
+            Reading.arousal,
+            Reading.dominance,
+            Reading.consistency_violations,
+            Reading.model_version,
+            Reading.box_x,
+            Reading.box_y,
+            Reading.box_w,
+            Reading.box_h,
+            Reading.detection_score,
         ]
-        stmt = (select(*columns).join(Capture, Reading.capture_id == Capture.id)
-                .join(Meeting, Capture.session_id == Meeting.id).join(Group, Meeting.group_id == Group.id)
-                .outerjoin(Subject, Reading.subject_id == Subject.id)
-                .order_by(Capture.captured_at, Reading.id))
+        stmt = (
+            select(*columns)
+            .join(Capture, Reading.capture_id == Capture.id)
+            .join(Meeting, Capture.session_id == Meeting.id)
+            .join(Group, Meeting.group_id == Group.id)
+            .outerjoin(Subject, Reading.subject_id == Subject.id)
+            .order_by(Capture.captured_at, Reading.id)
+        )
         stmt = restrict_to_visible(stmt, me, Group.id)
         for column, value in ((Group.id, group_id), (Meeting.id, session_id), (Reading.subject_id, subject_id)):
             if value is not None:
@@ -481,8 +565,14 @@ class Service:
 
     # ---------------------------------------------------------------- outcomes and prediction
 
-    def import_outcomes(self, actor: UserInfo, group_id: int, csv_source: str | bytes | BinaryIO,
-                        grade_range: tuple[float, float] | None = None, dry_run: bool = False) -> ImportReport:
+    def import_outcomes(
+        self,
+        actor: UserInfo,
+        group_id: int,
+        csv_source: str | bytes | BinaryIO,
+        grade_range: tuple[float, float] | None = None,
+        dry_run: bool = False,
+    ) -> ImportReport:
         """Validate an outcomes CSV against the group's subject codes and the periods; write the
         rows that fit (replacing earlier values for the same subject and period) unless
         `dry_run`, and report the rows that do not."""
@@ -490,14 +580,26 @@ class Service:
             require_group(s, me, group_id)
             subject_ids = dict(s.execute(select(Subject.code, Subject.id).where(Subject.group_id == group_id)).all())
             period_ids = dict(s.execute(select(Period.name, Period.id)).all())
-            report = read_outcomes_csv(csv_source, known_subjects=set(subject_ids),
-                                       known_periods=set(period_ids), grade_range=grade_range)
+            report = read_outcomes_csv(
+                csv_source, known_subjects=set(subject_ids), known_periods=set(period_ids), grade_range=grade_range
+            )
             if not dry_run:
                 for row in report.rows.itertuples():
-                    self._upsert_outcome(s, subject_ids[row.subject_code], period_ids[row.period],
-                                         None if pd.isna(row.grade) else float(row.grade), row.at_risk)
-                self._audit(s, me, "import_outcomes", "group", group_id,
-                            f"rows={len(report.rows)} refused={report.problems['line'].nunique()}")
+                    self._upsert_outcome(
+                        s,
+                        subject_ids[row.subject_code],
+                        period_ids[row.period],
+                        None if pd.isna(row.grade) else float(row.grade),
+                        row.at_risk,
+                    )
+                self._audit(
+                    s,
+                    me,
+                    "import_outcomes",
+                    "group",
+                    group_id,
+                    f"rows={len(report.rows)} refused={report.problems['line'].nunique()}",
+                )
             return ImportReport(imported=len(report.rows), problems=report.problems, dry_run=dry_run)
 
     @staticmethod
@@ -519,12 +621,23 @@ class Service:
     def _outcomes(self, s: Session, me: User, group_ids: Sequence[int]) -> pd.DataFrame:
         for gid in group_ids:
             require_group(s, me, gid)
-        stmt = (select(Outcome.subject_id, Subject.code.label("subject_code"), Period.name.label("period"),
-                       Outcome.grade, Outcome.at_risk, Subject.is_simulated)
-                .join(Subject, Outcome.subject_id == Subject.id).join(Period, Outcome.period_id == Period.id)
-                .where(Subject.group_id.in_(group_ids)).order_by(Subject.code, Period.starts_on))
-        return pd.DataFrame(s.execute(stmt).all(),
-                            columns=["subject_id", "subject_code", "period", "grade", "at_risk", "is_simulated"])
+        stmt = (
+            select(
+                Outcome.subject_id,
+                Subject.code.label("subject_code"),
+                Period.name.label("period"),
+                Outcome.grade,
+                Outcome.at_risk,
+                Subject.is_simulated,
+            )
+            .join(Subject, Outcome.subject_id == Subject.id)
+            .join(Period, Outcome.period_id == Period.id)
+            .where(Subject.group_id.in_(group_ids))
+            .order_by(Subject.code, Period.starts_on)
+        )
+        return pd.DataFrame(
+            s.execute(stmt).all(), columns=["subject_id", "subject_code", "period", "grade", "at_risk", "is_simulated"]
+        )
 
     def training_data(self, actor: UserInfo, group_ids: Sequence[int]) -> pd.DataFrame:
         """Per subject and period: the reading features joined with the outcomes, for fitting a
@@ -541,8 +654,7 @@ class Service:
             features = subject_period_features(assigned, spans)
             features["is_simulated"] = groups[0].is_simulated
             table = training_table(features, self._outcomes(s, me, group_ids))
-            self._audit(s, me, "training_data", "group", None,
-                        f"groups={[g.id for g in groups]} rows={len(table)}")
+            self._audit(s, me, "training_data", "group", None, f"groups={[g.id for g in groups]} rows={len(table)}")
             return table
 
     # ---------------------------------------------------------------- administration
@@ -551,8 +663,15 @@ class Service:
         """The newest `limit` audit rows, newest first."""
         with self._unit(actor) as (s, me):
             require_admin(me)
-            cols = [AuditEntry.id, AuditEntry.at, AuditEntry.username, AuditEntry.action,
-                    AuditEntry.object_type, AuditEntry.object_id, AuditEntry.detail]
+            cols = [
+                AuditEntry.id,
+                AuditEntry.at,
+                AuditEntry.username,
+                AuditEntry.action,
+                AuditEntry.object_type,
+                AuditEntry.object_id,
+                AuditEntry.detail,
+            ]
             rows = s.execute(select(*cols).order_by(AuditEntry.id.desc()).limit(limit)).all()
             return pd.DataFrame(rows, columns=[c.key for c in cols])
 
@@ -591,8 +710,19 @@ def _check_reading(r: FaceReading) -> None:
 def _reading_row(capture_id: int, index: int, r: FaceReading, subject_id: int | None) -> Reading:
     box = r.box or (None, None, None, None)
     return Reading(
-        capture_id=capture_id, subject_id=subject_id, face_index=index,
-        box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3], detection_score=r.detection_score,
-        label=r.label, **{f"p_{c}": float(r.probabilities[c]) for c in CLASS_NAMES},
-        valence=float(r.valence), arousal=float(r.arousal), dominance=float(r.dominance),
-        model_version=r.model_version, consistency_violations=",".join(r.consistency_violations))
+        capture_id=capture_id,
+        subject_id=subject_id,
+        face_index=index,
+        box_x=box[0],
+        box_y=box[1],
+        box_w=box[2],
+        box_h=box[3],
+        detection_score=r.detection_score,
+        label=r.label,
+        **{f"p_{c}": float(r.probabilities[c]) for c in CLASS_NAMES},
+        valence=float(r.valence),
+        arousal=float(r.arousal),
+        dominance=float(r.dominance),
+        model_version=r.model_version,
+        consistency_violations=",".join(r.consistency_violations),
+    )

@@ -1,4 +1,5 @@
 """Immutable copies of rows that the service layer returns (no database session attached)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

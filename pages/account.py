@@ -1,4 +1,5 @@
 """The logged-in user's own account: change the password."""
+
 import streamlit as st
 
 import ui

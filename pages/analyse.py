@@ -1,4 +1,5 @@
 """Analyse: photos in, one reading per face out — boxed, labelled, assigned, saved in one click."""
+
 import time
 from functools import partial
 
@@ -23,9 +24,13 @@ with left:
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
 with right:  # the key changes when a session is added, so a new session comes up selected
-    session_id = st.selectbox("Session", [NEW, *sessions], key=f"analyse_session_{group.id}_{len(sessions)}",
-                              index=1 if sessions else 0,
-                              format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i]))
+    session_id = st.selectbox(
+        "Session",
+        [NEW, *sessions],
+        key=f"analyse_session_{group.id}_{len(sessions)}",
+        index=1 if sessions else 0,
+        format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i]),
+    )
 if session_id == NEW:
     with st.form("new_session", border=False):
         note = st.text_input("Note for the new session (optional)", placeholder="e.g. maths, 2nd period")
@@ -37,16 +42,18 @@ if session_id == NEW:
 
 # ---------------------------------------------------------------- photos in
 nonce = st.session_state.setdefault("analyse_nonce", 0)  # a new key empties the uploader after saving
-files = st.file_uploader("Photos — one or many (JPEG, PNG, WebP, BMP, GIF, TIFF)", accept_multiple_files=True,
-                         key=f"uploads_{nonce}")
+files = st.file_uploader(
+    "Photos — one or many (JPEG, PNG, WebP, BMP, GIF, TIFF)", accept_multiple_files=True, key=f"uploads_{nonce}"
+)
 inputs = [(f.name, f.getvalue(), "upload") for f in files or []]
 if st.toggle("Take a photo with the camera", key="use_camera"):
     shot = st.camera_input("Camera", key=f"camera_{nonce}")
     if shot is not None:
         inputs.append(("camera photo", shot.getvalue(), "camera"))
 if not inputs:
-    st.caption(f"Readings will be saved to session #{session_id} of {group.name}. "
-               f"Model {ui.predictor().model_version}.")
+    st.caption(
+        f"Readings will be saved to session #{session_id} of {group.name}. Model {ui.predictor().model_version}."
+    )
     st.stop()
 
 # ---------------------------------------------------------------- analysis (each photo once per upload)
@@ -69,8 +76,10 @@ subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 assignable = {s.code: s.id for s in subjects if s.consent == "granted"}
 ANON = "anonymous"
 if len(assignable) < len(subjects):
-    st.caption(f"{len(subjects) - len(assignable)} subject(s) of {group.name} have no consent on record "
-               "and cannot be assigned (Subjects page).")
+    st.caption(
+        f"{len(subjects) - len(assignable)} subject(s) of {group.name} have no consent on record "
+        "and cannot be assigned (Subjects page)."
+    )
 
 ready = []  # (name, data, source, analysis, assignment column)
 saved = st.session_state.setdefault("saved_checksums", set())
@@ -81,39 +90,61 @@ for name, data, source in inputs:
         st.error(f"**{name}** was not analysed: {result}", icon=":material/broken_image:")
         continue
     if not result.has_faces:
-        st.warning(f"**{name}**: no face was found in this photo, so there is nothing to save from it. "
-                   "Faces need to be roughly frontal and at least about 20 pixels wide.", icon=":material/face:")
+        st.warning(
+            f"**{name}**: no face was found in this photo, so there is nothing to save from it. "
+            "Faces need to be roughly frontal and at least about 20 pixels wide.",
+            icon=":material/face:",
+        )
         continue
     with st.container(border=True):
         n = len(result.readings)
-        st.markdown(f"**{name}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
-                    + (" — already saved" if checksum in saved else ""))
+        st.markdown(
+            f"**{name}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
+            + (" — already saved" if checksum in saved else "")
+        )
         pic, table = st.columns([1, 1])
-        pic.image(annotate(result.image, result.readings), caption=f"{name}: numbered faces with class, "
-                  "confidence and V/A/D on −1…+1", width="stretch")
-        rows = pd.DataFrame({
-            "Face": range(1, n + 1),
-            "Subject": [ANON] * n,
-            "Class": [r.label for r in result.readings],
-            "Confidence": [r.confidence for r in result.readings],
-            "V": [r.valence for r in result.readings],
-            "A": [r.arousal for r in result.readings],
-            "D": [r.dominance for r in result.readings],
-            "Consistent": ["yes" if r.is_consistent else "no: " + ", ".join(r.consistency_violations)
-                           for r in result.readings],
-        })
+        pic.image(
+            annotate(result.image, result.readings),
+            caption=f"{name}: numbered faces with class, confidence and V/A/D on −1…+1",
+            width="stretch",
+        )
+        rows = pd.DataFrame(
+            {
+                "Face": range(1, n + 1),
+                "Subject": [ANON] * n,
+                "Class": [r.label for r in result.readings],
+                "Confidence": [r.confidence for r in result.readings],
+                "V": [r.valence for r in result.readings],
+                "A": [r.arousal for r in result.readings],
+                "D": [r.dominance for r in result.readings],
+                "Consistent": [
+                    "yes" if r.is_consistent else "no: " + ", ".join(r.consistency_violations) for r in result.readings
+                ],
+            }
+        )
         edited = table.data_editor(
-            rows, key=f"assign_{checksum[:16]}", hide_index=True, width="stretch", num_rows="fixed",
+            rows,
+            key=f"assign_{checksum[:16]}",
+            hide_index=True,
+            width="stretch",
+            num_rows="fixed",
             disabled=[c for c in rows.columns if c != "Subject"],
             column_config={
                 "Confidence": st.column_config.NumberColumn("Conf.", format="percent", help="Probability of the class"),
                 "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
                 "A": st.column_config.NumberColumn("A", format="%+.2f", help="Arousal, −1…+1"),
                 "D": st.column_config.NumberColumn("D", format="%+.2f", help="Dominance, −1…+1"),
-                "Consistent": st.column_config.TextColumn("Sign check", help="Whether V/A/D signs agree with the class"),
-                "Subject": st.column_config.SelectboxColumn("Subject", options=[ANON, *assignable], required=True,
-                                                            help="Assign the face to a subject code, or leave anonymous"),
-            })
+                "Consistent": st.column_config.TextColumn(
+                    "Sign check", help="Whether V/A/D signs agree with the class"
+                ),
+                "Subject": st.column_config.SelectboxColumn(
+                    "Subject",
+                    options=[ANON, *assignable],
+                    required=True,
+                    help="Assign the face to a subject code, or leave anonymous",
+                ),
+            },
+        )
         if checksum not in saved:
             ready.append((name, data, source, result, [assignable.get(code) for code in edited["Subject"]]))
 
@@ -129,16 +160,28 @@ if ready:
                 st.error(f"**{name}**: one subject is assigned to two faces; nothing from this photo was saved.")
                 failed.append(name)
                 continue
-            stored = ui.attempt(partial(svc.save_capture, user, session_id, result.readings, assignment,
-                                        result.checksum, source, image_bytes=data), name)
+            stored = ui.attempt(
+                partial(
+                    svc.save_capture,
+                    user,
+                    session_id,
+                    result.readings,
+                    assignment,
+                    result.checksum,
+                    source,
+                    image_bytes=data,
+                ),
+                name,
+            )
             if stored is None:
                 failed.append(name)
             else:
                 saved.add(result.checksum)
                 done.append(f"{name} ({len(stored.reading_ids)} faces{', photo kept' if stored.image_kept else ''})")
         if done and not failed:
-            st.session_state["analyse_flash"] = (f"Saved to session #{session_id}: " + "; ".join(done)
-                                                 + ". Open the Session explorer to see them.")
+            st.session_state["analyse_flash"] = (
+                f"Saved to session #{session_id}: " + "; ".join(done) + ". Open the Session explorer to see them."
+            )
             st.session_state["analyse_nonce"] = nonce + 1
             st.session_state["analyses"] = {}
             st.rerun()

@@ -1,4 +1,5 @@
 """Session explorer: readings in V–A–D space, filtered by group, session, subject and date."""
+
 from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
@@ -18,21 +19,35 @@ gid = group.id if group else None
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, gid)) or []}
 subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, gid)) or []}
 with f2:
-    session_id = st.selectbox("Session", [None, *sessions], key="explore_session",
-                              format_func=lambda i: "All sessions" if i is None else ui.session_label(sessions[i]))
+    session_id = st.selectbox(
+        "Session",
+        [None, *sessions],
+        key="explore_session",
+        format_func=lambda i: "All sessions" if i is None else ui.session_label(sessions[i]),
+    )
 with f3:
-    subject_id = st.selectbox("Subject", [None, *subjects], key="explore_subject",
-                              format_func=lambda i: "Everyone" if i is None else subjects[i].code)
+    subject_id = st.selectbox(
+        "Subject",
+        [None, *subjects],
+        key="explore_subject",
+        format_func=lambda i: "Everyone" if i is None else subjects[i].code,
+    )
 with f4:
-    dates = st.date_input("Dates (UTC)", value=(), key="explore_dates", format="YYYY-MM-DD",
-                          help="Pick a first and a last day; leave empty for all dates.")
+    dates = st.date_input(
+        "Dates (UTC)",
+        value=(),
+        key="explore_dates",
+        format="YYYY-MM-DD",
+        help="Pick a first and a last day; leave empty for all dates.",
+    )
 start = end = None
 if len(dates) >= 1:
     start = datetime.combine(dates[0], time.min, UTC)
     end = datetime.combine(dates[-1], time.min, UTC) + timedelta(days=1)
 
-frame = ui.attempt(lambda: svc.readings_frame(user, group_id=gid, session_id=session_id, subject_id=subject_id,
-                                              start=start, end=end))
+frame = ui.attempt(
+    lambda: svc.readings_frame(user, group_id=gid, session_id=session_id, subject_id=subject_id, start=start, end=end)
+)
 if frame is None:
     st.stop()
 if frame.empty:
@@ -52,19 +67,36 @@ if frame["is_simulated"].any():
 tab3d, tab2d, tabmix, tabrows = st.tabs(["3D V–A–D", "2D projections", "Class mix", "Table"])
 with tab3d:
     st.plotly_chart(figures.vad_scatter_3d(frame), key="vad3d", width="stretch")
-    st.caption(f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. "
-               "Hover a point for subject and time.")
+    st.caption(
+        f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. Hover a point for subject and time."
+    )
 with tab2d:
     st.plotly_chart(figures.vad_projections(frame), key="vad2d", width="stretch")
 with tabmix:
     by = "session_id" if frame["session_id"].nunique() > 1 or session_id else "group_id"
-    st.plotly_chart(figures.class_mix(frame, by, "Session" if by == "session_id" else "Group"), key="mix",
-                    width="stretch")
+    st.plotly_chart(
+        figures.class_mix(frame, by, "Session" if by == "session_id" else "Group"), key="mix", width="stretch"
+    )
     shares = frame["label"].value_counts(normalize=True).mul(100).round(1).rename("share of faces (%)")
     st.dataframe(shares, width="content")
 with tabrows:
-    columns = ["captured_at", "session_id", "subject_code", "face_index", "label", "valence", "arousal",
-               "dominance", "consistency_violations", "model_version"]
+    columns = [
+        "captured_at",
+        "session_id",
+        "subject_code",
+        "face_index",
+        "label",
+        "valence",
+        "arousal",
+        "dominance",
+        "consistency_violations",
+        "model_version",
+    ]
     st.dataframe(frame[columns], hide_index=True, width="stretch", height=320)
-    st.download_button("Download these readings (CSV)", frame.to_csv(index=False), file_name="vadlens_readings.csv",
-                       mime="text/csv", key="explore_csv")
+    st.download_button(
+        "Download these readings (CSV)",
+        frame.to_csv(index=False),
+        file_name="vadlens_readings.csv",
+        mime="text/csv",
+        key="explore_csv",
+    )

@@ -1,11 +1,14 @@
 """First start on an empty database: create the first administrator account."""
+
 import streamlit as st
 
 import ui
 
 st.title("Welcome to VAD Lens")
-st.info("This database has no administrator yet. Create the first administrator account; "
-        "that person then creates the other users and the groups.")
+st.info(
+    "This database has no administrator yet. Create the first administrator account; "
+    "that person then creates the other users and the groups."
+)
 with st.columns([2, 3])[0].form("first_admin"):
     username = st.text_input("Username", key="first_username")
     display_name = st.text_input("Display name", key="first_display")

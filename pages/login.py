@@ -1,4 +1,5 @@
 """Log in with a VAD Lens account."""
+
 import streamlit as st
 
 import ui

@@ -1,4 +1,5 @@
 """Subjects: pseudonymous codes in a group, and their consent status."""
+
 import pandas as pd
 import streamlit as st
 
@@ -13,8 +14,12 @@ st.caption("Subjects are pseudonymous codes (no names). Only subjects with conse
 group = ui.require_group(svc, user, key="subjects_group")
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 if subjects:
-    st.dataframe(pd.DataFrame([{"code": s.code, "consent": s.consent, "simulated": s.is_simulated} for s in subjects]),
-                 hide_index=True, width="content", height=min(35 * len(subjects) + 38, 300))
+    st.dataframe(
+        pd.DataFrame([{"code": s.code, "consent": s.consent, "simulated": s.is_simulated} for s in subjects]),
+        hide_index=True,
+        width="content",
+        height=min(35 * len(subjects) + 38, 300),
+    )
 else:
     st.info(f"{group.name} has no subjects yet.")
 

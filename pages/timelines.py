@@ -1,4 +1,5 @@
 """Timelines: one subject's V, A and D per session, with spread bands, class mix and rule marks."""
+
 import pandas as pd
 import streamlit as st
 
@@ -18,8 +19,12 @@ if not subjects:
     st.info(f"{group.name} has no subjects yet (Subjects page).")
     st.stop()
 with c2:
-    subject_id = st.selectbox("Subject", list(subjects), key="timeline_subject",
-                              format_func=lambda i: f"{subjects[i].code} (consent: {subjects[i].consent})")
+    subject_id = st.selectbox(
+        "Subject",
+        list(subjects),
+        key="timeline_subject",
+        format_func=lambda i: f"{subjects[i].code} (consent: {subjects[i].consent})",
+    )
 
 # ---------------------------------------------------------------- the rule the psychologist sets
 with st.expander("Alert rule", expanded=True):
@@ -46,8 +51,9 @@ for d in VAD_DIMS:
     per_session[f"{d}_mean"] = grouped[d].mean()
     per_session[f"{d}_std"] = grouped[d].std(ddof=0)
 per_session = per_session.reset_index()
-per_session["started_at"] = [starts.get(i) or frame.loc[frame.session_id == i, "captured_at"].min()
-                             for i in per_session["session_id"]]
+per_session["started_at"] = [
+    starts.get(i) or frame.loc[frame.session_id == i, "captured_at"].min() for i in per_session["session_id"]
+]
 per_session["started_at"] = pd.to_datetime(per_session["started_at"], utc=True)
 per_session["note"] = [notes.get(i) or "(no note)" for i in per_session["session_id"]]
 per_session = per_session.sort_values("started_at", ignore_index=True)
@@ -57,11 +63,17 @@ values = per_session[f"{dim}_mean"]
 hit = values < threshold if direction == "below" else values > threshold
 run = hit.groupby((~hit).cumsum()).cumsum()
 fires = run >= run_length
-marks = pd.DataFrame({
-    "started_at": per_session.loc[fires, "started_at"], "dim": dim, "value": values[fires],
-    "text": [f"Rule fires: {rule_text}<br>session #{s}: {note}"
-             for s, note in zip(per_session.loc[fires, "session_id"], per_session.loc[fires, "note"])],
-})
+marks = pd.DataFrame(
+    {
+        "started_at": per_session.loc[fires, "started_at"],
+        "dim": dim,
+        "value": values[fires],
+        "text": [
+            f"Rule fires: {rule_text}<br>session #{s}: {note}"
+            for s, note in zip(per_session.loc[fires, "session_id"], per_session.loc[fires, "note"])
+        ],
+    }
+)
 
 code = subjects[subject_id].code
 st.subheader(f"{code}: {len(frame)} readings in {len(per_session)} sessions")
@@ -70,8 +82,10 @@ if fires.any():
 else:
     st.success(f"The rule does not fire: {rule_text}.")
 st.plotly_chart(figures.vad_timeline(per_session, marks), key="timeline", width="stretch")
-st.caption("Lines: session mean; bands: ±1 standard deviation of the session's readings; "
-           "red crosses: sessions where the alert rule fires. Hover for the session note.")
+st.caption(
+    "Lines: session mean; bands: ±1 standard deviation of the session's readings; "
+    "red crosses: sessions where the alert rule fires. Hover for the session note."
+)
 st.plotly_chart(figures.class_mix(frame, "session_id", "Session"), key="timeline_mix", width="stretch")
 
 with st.expander("Sessions and notes"):

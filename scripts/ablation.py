@@ -8,6 +8,7 @@ Writes runs/ablation/ablation.json and prints a Markdown table.
   python scripts/ablation.py                          # default budget: 8,000 faces × 3 epochs each
   python scripts/ablation.py --limit-train 0 --epochs 30 --stem paper   # the full study, on a GPU
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -25,19 +26,24 @@ from vadcore.train import main as train_main
 
 def markdown_table(rows: list[dict], args: argparse.Namespace) -> str:
     faces = "all" if not args.limit_train else f"{args.limit_train:,}"
-    lines = [f"Budget per run: {faces} Training faces × {args.epochs} epochs, {args.stem} stem, λ = {args.lam}, "
-             f"one-cycle SGD to lr {args.lr}, gradient norm clipped at 5. "
-             "Accuracy and violation rate: PrivateTest, single crop, equations rule set. r and average loss: "
-             "the human labels of vad_seed/public_test.csv (n = 31).", "",
-             "| mode | consistency | PrivateTest acc. | violation rate | r (V / A / D) | avg. loss (V / A / D) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"Budget per run: {faces} Training faces × {args.epochs} epochs, {args.stem} stem, λ = {args.lam}, "
+        f"one-cycle SGD to lr {args.lr}, gradient norm clipped at 5. "
+        "Accuracy and violation rate: PrivateTest, single crop, equations rule set. r and average loss: "
+        "the human labels of vad_seed/public_test.csv (n = 31).",
+        "",
+        "| mode | consistency | PrivateTest acc. | violation rate | r (V / A / D) | avg. loss (V / A / D) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         h = r["human_vad"]
         dims = ("valence", "arousal", "dominance")
         rs = " / ".join(f"{h[d]['pearson']:.2f}" if d in h else "–" for d in dims)
         losses = " / ".join(f"{h[d]['paper_average_loss']:.3f}" if d in h else "–" for d in dims)
-        lines.append(f"| {r['mode'].upper()}&class | {r['consistency']} | {r['privatetest_accuracy']:.2%} | "
-                     f"{r['violation_rate']:.2%} | {rs} | {losses} |")
+        lines.append(
+            f"| {r['mode'].upper()}&class | {r['consistency']} | {r['privatetest_accuracy']:.2%} | "
+            f"{r['violation_rate']:.2%} | {rs} | {losses} |"
+        )
     return "\n".join(lines)
 
 
@@ -59,18 +65,52 @@ def main() -> None:
     for mode in ("v", "a", "d", "vad"):
         for consistency in ("none", "soft"):
             out = args.out / f"{mode}-{consistency}"
-            train_main(["--data", str(args.data), "--stem", args.stem, "--mode", mode,
-                        "--consistency", consistency, "--lambda", str(args.lam), "--epochs", str(args.epochs),
-                        "--schedule", "onecycle", "--lr", str(args.lr), "--batch-size", "128", "--clip-grad", "5",
-                        "--limit-train", str(args.limit_train), "--out", str(out), "--resume"])
+            train_main(
+                [
+                    "--data",
+                    str(args.data),
+                    "--stem",
+                    args.stem,
+                    "--mode",
+                    mode,
+                    "--consistency",
+                    consistency,
+                    "--lambda",
+                    str(args.lam),
+                    "--epochs",
+                    str(args.epochs),
+                    "--schedule",
+                    "onecycle",
+                    "--lr",
+                    str(args.lr),
+                    "--batch-size",
+                    "128",
+                    "--clip-grad",
+                    "5",
+                    "--limit-train",
+                    str(args.limit_train),
+                    "--out",
+                    str(out),
+                    "--resume",
+                ]
+            )
             model, _ = load_model(out / "model.pt")
             cfg = LossConfig(mode=mode, consistency=consistency)
             result = evaluate_table(model, test, cfg, torch.device("cpu"))
-            rows.append({"mode": mode, "consistency": consistency, "privatetest_accuracy": result["accuracy"],
-                         "violation_rate": result["consistency_violation_rate"]["any"],
-                         "human_vad": human_vad_metrics(model, human, MODES[mode])})
-            (args.out / "ablation.json").write_text(json.dumps({"budget": vars(args) | {
-                "data": str(args.data), "out": str(args.out)}, "rows": rows}, indent=1))
+            rows.append(
+                {
+                    "mode": mode,
+                    "consistency": consistency,
+                    "privatetest_accuracy": result["accuracy"],
+                    "violation_rate": result["consistency_violation_rate"]["any"],
+                    "human_vad": human_vad_metrics(model, human, MODES[mode]),
+                }
+            )
+            (args.out / "ablation.json").write_text(
+                json.dumps(
+                    {"budget": vars(args) | {"data": str(args.data), "out": str(args.out)}, "rows": rows}, indent=1
+                )
+            )
     print(markdown_table(rows, args))
 
 

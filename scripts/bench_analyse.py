@@ -13,6 +13,7 @@ model, and its peak while analysing each photo (VmHWM, reset before each photo o
 plus the tracemalloc peak of Python/NumPy allocations (PyTorch's own buffers are not traced).
 This is a benchmark to read, not a timed test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,9 +75,17 @@ def measure(name: str, data: bytes, predictor, detector, repeats: int) -> dict:
         cpu.append(time.process_time() - cpu_start)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"name": name, "faces": n, "bytes": len(data), "median_s": statistics.median(times),
-            "min_s": min(times), "max_s": max(times), "cpu_s": statistics.median(cpu), "rss_peak_mib": _status("VmHWM"),
-            "traced_peak_mib": traced_peak / 2**20}
+    return {
+        "name": name,
+        "faces": n,
+        "bytes": len(data),
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "cpu_s": statistics.median(cpu),
+        "rss_peak_mib": _status("VmHWM"),
+        "traced_peak_mib": traced_peak / 2**20,
+    }
 
 
 def main() -> None:
@@ -97,22 +106,32 @@ def main() -> None:
 
     many = _jpeg(Image.fromarray(compose_group_photo(args.faces)))
     one = _jpeg(Image.fromarray(compose_group_photo(1)))
-    rows = [measure(f"{args.faces}-face composite", many, predictor, detector, args.repeats),
-            measure("1-face composite", one, predictor, detector, args.repeats)]
+    rows = [
+        measure(f"{args.faces}-face composite", many, predictor, detector, args.repeats),
+        measure("1-face composite", one, predictor, detector, args.repeats),
+    ]
     rss_end = _status("VmRSS")
 
-    print(f"VAD Lens analyse benchmark — {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} torch threads, device {predictor.device}, model {predictor.model_version}")
+    print(
+        f"VAD Lens analyse benchmark — {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} torch threads, device {predictor.device}, model {predictor.model_version}"
+    )
     print("Inputs are COMPOSITES of real sample photos (scripts/make_group_photo.py), JPEG q90.")
     print(f"model + detector load: {load_s:.2f} s; RSS {rss_start:.0f} MiB before, {rss_model:.0f} MiB after loading")
-    print(f"{'photo':<22}{'faces':>6}{'KiB':>7}{'median s':>10}{'min s':>8}{'max s':>8}{'CPU s':>7}{'RSS peak MiB':>14}"
-          f"{'traced peak MiB':>17}")
+    print(
+        f"{'photo':<22}{'faces':>6}{'KiB':>7}{'median s':>10}{'min s':>8}{'max s':>8}{'CPU s':>7}{'RSS peak MiB':>14}"
+        f"{'traced peak MiB':>17}"
+    )
     for r in rows:
-        print(f"{r['name']:<22}{r['faces']:>6}{r['bytes'] / 1024:>7.0f}{r['median_s']:>10.3f}{r['min_s']:>8.3f}"
-              f"{r['max_s']:>8.3f}{r['cpu_s']:>7.2f}{r['rss_peak_mib']:>14.0f}{r['traced_peak_mib']:>17.1f}")
+        print(
+            f"{r['name']:<22}{r['faces']:>6}{r['bytes'] / 1024:>7.0f}{r['median_s']:>10.3f}{r['min_s']:>8.3f}"
+            f"{r['max_s']:>8.3f}{r['cpu_s']:>7.2f}{r['rss_peak_mib']:>14.0f}{r['traced_peak_mib']:>17.1f}"
+        )
     print(f"RSS after both: {rss_end:.0f} MiB (+{rss_end - rss_model:.0f} MiB over the loaded model)")
-    print(f"ratio {args.faces}-face / 1-face: {rows[0]['median_s'] / rows[1]['median_s']:.1f}× wall time, "
-          f"{rows[0]['cpu_s'] / rows[1]['cpu_s']:.1f}× CPU time")
+    print(
+        f"ratio {args.faces}-face / 1-face: {rows[0]['median_s'] / rows[1]['median_s']:.1f}× wall time, "
+        f"{rows[0]['cpu_s'] / rows[1]['cpu_s']:.1f}× CPU time"
+    )
     print("(wall time depends on what else runs; CPU time = this process's user+system seconds, median)")
 
 

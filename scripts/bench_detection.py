@@ -8,6 +8,7 @@ detector found (IoU ≥ 0.3); those were checked by eye on these photos.
 
     nice -n 19 python scripts/bench_detection.py [--photos DIR] [--repeats N]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -4,6 +4,7 @@ single crop and ten-crop, with ratios against batch 1 measured in the same proce
   python scripts/bench_inference.py [--checkpoint models/vadlens_resnet18.pt] [--faces 512]
 Faces: real FER2013 faces from the committed test sample (tests/fixtures/fer2013_sample.csv.gz).
 """
+
 import argparse
 import time
 from pathlib import Path

@@ -6,6 +6,7 @@
 The database is DATABASE_URL (default var/vadlens.db); its schema is created or upgraded first.
 Refused once an administrator exists: further accounts are made by that administrator in the app.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -9,6 +9,7 @@ layer keeps apart from real groups (no real subject in it, no training on a mix)
 makes readings carry no information about the outcomes: the predictors should then not beat their
 baselines.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-evaluate", action="store_true", help="load only; skip the cross-validation")
     args = parser.parse_args(argv)
 
-    cohort = simulate_cohort(args.subjects, sessions_per_period=args.sessions_per_period,
-                             signal=args.signal, random_state=args.seed)
-    print(f"SIMULATED cohort: {args.subjects} invented subjects, {len(cohort.readings)} readings, "
-          f"{len(cohort.periods)} periods, signal={args.signal}")
+    cohort = simulate_cohort(
+        args.subjects, sessions_per_period=args.sessions_per_period, signal=args.signal, random_state=args.seed
+    )
+    print(
+        f"SIMULATED cohort: {args.subjects} invented subjects, {len(cohort.readings)} readings, "
+        f"{len(cohort.periods)} periods, signal={args.signal}"
+    )
     if args.evaluate_only:
         table = training_table(subject_period_features(cohort.readings, cohort.periods), cohort.outcomes)
     else:
@@ -61,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
 
     for target in TARGETS:
-        result = evaluate(make_predictor(target, args.seed), table, table[target], table["subject_id"],
-                          random_state=args.seed)
+        result = evaluate(
+            make_predictor(target, args.seed), table, table[target], table["subject_id"], random_state=args.seed
+        )
         print(result.summary())
-        print("  most important:", ", ".join(f"{r.feature} {r.importance:.3f}"
-                                             for r in result.importance.head(4).itertuples()))
+        print(
+            "  most important:",
+            ", ".join(f"{r.feature} {r.importance:.3f}" for r in result.importance.head(4).itertuples()),
+        )
     return 0
 
 

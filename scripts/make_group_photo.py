@@ -7,6 +7,7 @@ detection and cropping cope with many faces per photo; say it is a composite whe
 
     nice -n 19 python scripts/make_group_photo.py OUT.jpg [--faces 30] [--seed 0] [--photos DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,7 +65,7 @@ def _square(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     side = round(TILE_CONTEXT * max(w, h))
     left, top = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
     rows, cols = image.shape[:2]
-    inside = image[max(0, top):min(rows, top + side), max(0, left):min(cols, left + side)]
+    inside = image[max(0, top) : min(rows, top + side), max(0, left) : min(cols, left + side)]
     padding = ((max(0, -top), max(0, top + side - rows)), (max(0, -left), max(0, left + side - cols)), (0, 0))
     return np.pad(inside, padding, mode="edge")
 

@@ -1,5 +1,6 @@
 """Shared fixtures. The database fixtures run each test on a real SQLite file and, where a server
 answers at VADLENS_TEST_POSTGRES_URL, on PostgreSQL too (each test in a schema of its own)."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ import pytest
 
 from helpers import PHOTOS
 
-POSTGRES_URL = os.environ.get("VADLENS_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test")
+POSTGRES_URL = os.environ.get(
+    "VADLENS_TEST_POSTGRES_URL", "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test"
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +32,7 @@ def cheap_password_hashing():
     from argon2 import profiles
 
     from db import security
+
     security.use_parameters(profiles.CHEAPEST)
     yield
     security.use_parameters(profiles.get_default_parameters())
@@ -44,6 +47,7 @@ class Database:
 
     def engine(self):
         from db import make_engine
+
         return make_engine(self.url, connect_args=self.connect_args)
 
 
@@ -53,6 +57,7 @@ def database(request, tmp_path):
         yield Database(f"sqlite:///{tmp_path / 'vadlens.db'}")
         return
     from sqlalchemy import create_engine, text
+
     admin_engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     schema = f"test_{uuid.uuid4().hex[:12]}"
     try:
@@ -60,8 +65,10 @@ def database(request, tmp_path):
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # any failure to reach the server means: no PostgreSQL here
         admin_engine.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
-                    "set VADLENS_TEST_POSTGRES_URL or run .ci/services.sh")
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_URL} ({type(exc).__name__}); "
+            "set VADLENS_TEST_POSTGRES_URL or run .ci/services.sh"
+        )
     yield Database(POSTGRES_URL, {"options": f"-csearch_path={schema}"})
     with admin_engine.begin() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -71,6 +78,7 @@ def database(request, tmp_path):
 @pytest.fixture
 def engine(database):
     from db import init_db
+
     engine = database.engine()
     init_db(engine)
     yield engine
@@ -80,6 +88,7 @@ def engine(database):
 @pytest.fixture
 def service(engine):
     from db.services import Service
+
     return Service(engine)
 
 
@@ -96,6 +105,15 @@ def make_reading():
 
     def make(label: str = "happy", valence: float = 0.5, arousal: float = 0.2, dominance: float = 0.1, **kw):
         probs = {c: (0.4 if c == label else 0.1) for c in CLASS_NAMES}
-        return FaceReading(label=label, probabilities=probs, valence=valence, arousal=arousal,
-                           dominance=dominance, model_version="test-1", box=(1, 2, 30, 40), **kw)
+        return FaceReading(
+            label=label,
+            probabilities=probs,
+            valence=valence,
+            arousal=arousal,
+            dominance=dominance,
+            model_version="test-1",
+            box=(1, 2, 30, 40),
+            **kw,
+        )
+
     return make

@@ -3,6 +3,7 @@ model file and real photos; nothing mocked.
 
 Skips (with the reason) where ../shared/data/photos or models/vadlens_resnet18.pt is absent.
 """
+
 from __future__ import annotations
 
 import io
@@ -50,11 +51,20 @@ def pilot(db_url):
     caseload = svc.create_group(admin, "Caseload A", "caseload")
     svc.grant_access(admin, teacher.id, klass.id)
     svc.grant_access(admin, psych.id, caseload.id)
-    subjects = {code: svc.create_subject(admin, klass.id, code, consent)
-                for code, consent in (("S-01", "granted"), ("S-02", "granted"), ("S-03", "pending"))}
+    subjects = {
+        code: svc.create_subject(admin, klass.id, code, consent)
+        for code, consent in (("S-01", "granted"), ("S-02", "granted"), ("S-03", "pending"))
+    }
     svc.create_subject(admin, caseload.id, "C-01", "granted")
-    yield {"svc": svc, "admin": admin, "teacher": teacher, "psych": psych, "class": klass,
-           "caseload": caseload, "subjects": subjects}
+    yield {
+        "svc": svc,
+        "admin": admin,
+        "teacher": teacher,
+        "psych": psych,
+        "class": klass,
+        "caseload": caseload,
+        "subjects": subjects,
+    }
     engine.dispose()
 
 
@@ -84,6 +94,7 @@ def values(array) -> np.ndarray:
     """A trace's data array: plotly writes numbers as base64 typed arrays ({dtype, bdata})."""
     if isinstance(array, dict) and "bdata" in array:
         import base64
+
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
     return np.asarray(array)
 
@@ -101,6 +112,7 @@ def png(image: Image.Image) -> bytes:
 
 
 # ---------------------------------------------------------------- log-in and roles
+
 
 def test_first_start_asks_for_the_first_admin(db_url):
     at = start()
@@ -153,8 +165,7 @@ def test_login_refuses_a_wrong_password_and_logs_out(pilot):
 
 def test_navigation_shows_only_what_the_role_may_open(pilot):
     teacher = login("teacher")
-    for page in ("pages/analyse.py", "pages/explorer.py", "pages/subjects.py", "pages/outcomes.py",
-                 "pages/account.py"):
+    for page in ("pages/analyse.py", "pages/explorer.py", "pages/subjects.py", "pages/outcomes.py", "pages/account.py"):
         teacher.switch_page(page).run()
         assert not teacher.exception and not teacher.error, page
     for page in ("pages/admin.py", "pages/timelines.py"):
@@ -181,6 +192,7 @@ def test_a_disabled_account_is_logged_out_at_its_next_step(pilot):
 
 
 # ---------------------------------------------------------------- analyse → save → explore → timeline
+
 
 def _open_new_session(at: AppTest, note: str) -> None:
     at.switch_page("pages/analyse.py").run()
@@ -252,7 +264,9 @@ def test_analyse_save_explore_and_timeline(pilot, photos):
 
     # Timeline of S-01 with a rule that fires on this one session.
     at.switch_page("pages/timelines.py").run()
-    at.selectbox(key="timeline_group").select_index(at.selectbox(key="timeline_group").options.index("Class 4B (class)")).run()
+    at.selectbox(key="timeline_group").select_index(
+        at.selectbox(key="timeline_group").options.index("Class 4B (class)")
+    ).run()
     at.selectbox(key="timeline_subject").select(pilot["subjects"]["S-01"].id).run()
     value = frame.loc[frame["face_index"] == 0, "valence"].item()
     at.number_input(key="rule_threshold").set_value(min(1.0, round(value + 0.05, 2) + 0.05)).run()
@@ -272,9 +286,12 @@ def test_bad_photos_get_clear_messages_and_nothing_is_saved(pilot):
     blank = png(Image.new("RGB", (400, 300), (200, 180, 160)))
     huge = png(Image.new("L", (8660, 5774), 128))  # 50 megapixels
     good = jpeg(Image.open(PHOTOS / "obama_and_biden.jpg")) if (PHOTOS / "obama_and_biden.jpg").exists() else None
-    files = [("wall.png", blank, "image/png"), ("notes.txt", b"minutes of the meeting", "text/plain"),
-             ("broken.jpg", jpeg(Image.new("RGB", (640, 480), (10, 200, 30)))[:700], "image/jpeg"),
-             ("panorama.png", huge, "image/png")]
+    files = [
+        ("wall.png", blank, "image/png"),
+        ("notes.txt", b"minutes of the meeting", "text/plain"),
+        ("broken.jpg", jpeg(Image.new("RGB", (640, 480), (10, 200, 30)))[:700], "image/jpeg"),
+        ("panorama.png", huge, "image/png"),
+    ]
     at.file_uploader(key="uploads_0").set_value(files).run()
     assert not at.exception, at.exception
     errors = texts(at.error)
@@ -289,10 +306,14 @@ def test_bad_photos_get_clear_messages_and_nothing_is_saved(pilot):
         return
     # One subject on two faces: refused as a whole, nothing of the photo is written.
     from vadcore.images import image_checksum
+
     at.file_uploader(key="uploads_0").set_value(("group.jpg", good, "image/jpeg")).run()
     key = f"assign_{image_checksum(good)[:16]}"
-    at.session_state[key] = {"edited_rows": {0: {"Subject": "S-02"}, 1: {"Subject": "S-02"}},
-                             "added_rows": [], "deleted_rows": []}
+    at.session_state[key] = {
+        "edited_rows": {0: {"Subject": "S-02"}, 1: {"Subject": "S-02"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     at.button(key="save").click().run()
     assert "one subject is assigned to two faces" in texts(at.error)
@@ -314,6 +335,7 @@ def test_camera_photo_is_analysed_and_saved_as_a_camera_capture(pilot, photos):
 
 # ---------------------------------------------------------------- subjects, outcomes, admin
 
+
 def test_subjects_page_adds_a_subject_and_records_consent(pilot):
     at = login("teacher")
     at.switch_page("pages/subjects.py").run()
@@ -332,6 +354,7 @@ def test_subjects_page_adds_a_subject_and_records_consent(pilot):
 @pytest.fixture
 def demo_group(pilot):
     from db.demo import load_demo_cohort, simulate_cohort
+
     cohort = simulate_cohort(n_subjects=30, sessions_per_period=3, random_state=1)
     return load_demo_cohort(pilot["svc"], pilot["admin"], cohort, "Outcomes test")
 
@@ -344,7 +367,10 @@ def test_outcomes_import_train_and_rank(pilot, demo_group):
 
     # A CSV with one good line and two bad ones: the dry run reports the bad lines.
     at.selectbox(key="import_group").select(demo_group).run()
-    csv = b"subject_code,period,grade,at_risk\nSIM-001,SIM-2024-T1,7.5,no\nNOBODY,SIM-2024-T1,6,no\nSIM-002,SIM-2024-T1,abc,no\n"
+    csv = (
+        b"subject_code,period,grade,at_risk\n"
+        b"SIM-001,SIM-2024-T1,7.5,no\nNOBODY,SIM-2024-T1,6,no\nSIM-002,SIM-2024-T1,abc,no\n"
+    )
     at.file_uploader(key="outcomes_csv").set_value(("grades.csv", csv, "text/csv")).run()
     assert "2 line(s) will be left out" in texts(at.warning)
     problems = at.dataframe[0].value
@@ -397,6 +423,7 @@ def test_admin_manages_users_groups_periods_and_retention(pilot):
     assert [g.name for g in svc.list_groups(users["teacher2"])] == ["Class 5A"]
 
     from datetime import date
+
     at.text_input(key="period_name").input("2026-T1")
     at.date_input(key="period_start").set_value(date(2026, 1, 1))
     at.date_input(key="period_end").set_value(date(2026, 4, 1))

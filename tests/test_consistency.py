@@ -1,4 +1,5 @@
 """The class→sign rules: the paper's 0/1 cost on hand-worked cases, and the trainable surrogate."""
+
 import pytest
 import torch
 
@@ -12,25 +13,28 @@ def cost(label: int, v: float, a: float, d: float, rules: str = "equations") -> 
     return violations(torch.tensor([label]), torch.tensor([[v, a, d]]), rules)[0].tolist()
 
 
-@pytest.mark.parametrize("label, vad, expected", [
-    # eq. 5/9/13, happy: cost 1 when V ≤ 0, A ≤ 0, D ≤ 0
-    (HAPPY, (0.5, 0.5, 0.5), [False, False, False]),
-    (HAPPY, (-0.5, 0.0, 0.5), [True, True, False]),
-    # sad: cost when V ≥ 0, A > 0, D > 0 — so A = 0 and D = 0 are not violations
-    (SAD, (-0.5, 0.0, 0.0), [False, False, False]),
-    (SAD, (0.0, 0.5, 0.5), [True, True, True]),
-    # fear: only V is constrained by the equations
-    (FEAR, (-0.5, 0.9, 0.9), [False, False, False]),
-    (FEAR, (0.1, -0.9, -0.9), [True, False, False]),
-    # angry and disgust: V < 0, A > 0, D > 0
-    (ANGRY, (-0.5, 0.5, 0.0), [False, False, True]),
-    (DISGUST, (0.2, -0.1, 0.3), [True, True, False]),
-    # surprise: A > 0, V and D free
-    (SURPRISE, (0.9, 0.0, -0.9), [False, True, False]),
-    # neutral: all three within the tolerance band around 0
-    (NEUTRAL, (0.1, -0.1, 0.0), [False, False, False]),
-    (NEUTRAL, (0.6, 0.0, -0.6), [True, False, True]),
-])
+@pytest.mark.parametrize(
+    "label, vad, expected",
+    [
+        # eq. 5/9/13, happy: cost 1 when V ≤ 0, A ≤ 0, D ≤ 0
+        (HAPPY, (0.5, 0.5, 0.5), [False, False, False]),
+        (HAPPY, (-0.5, 0.0, 0.5), [True, True, False]),
+        # sad: cost when V ≥ 0, A > 0, D > 0 — so A = 0 and D = 0 are not violations
+        (SAD, (-0.5, 0.0, 0.0), [False, False, False]),
+        (SAD, (0.0, 0.5, 0.5), [True, True, True]),
+        # fear: only V is constrained by the equations
+        (FEAR, (-0.5, 0.9, 0.9), [False, False, False]),
+        (FEAR, (0.1, -0.9, -0.9), [True, False, False]),
+        # angry and disgust: V < 0, A > 0, D > 0
+        (ANGRY, (-0.5, 0.5, 0.0), [False, False, True]),
+        (DISGUST, (0.2, -0.1, 0.3), [True, True, False]),
+        # surprise: A > 0, V and D free
+        (SURPRISE, (0.9, 0.0, -0.9), [False, True, False]),
+        # neutral: all three within the tolerance band around 0
+        (NEUTRAL, (0.1, -0.1, 0.0), [False, False, False]),
+        (NEUTRAL, (0.6, 0.0, -0.6), [True, False, True]),
+    ],
+)
 def test_paper_cost_matches_hand_worked_equations(label, vad, expected):
     assert cost(label, *vad) == expected
 
@@ -84,5 +88,6 @@ def test_soft_consistency_neutral_band():
 
 def test_every_class_has_rules_in_every_set():
     from vadcore.consistency import RULE_SETS
+
     for table in RULE_SETS.values():
         assert set(table) == set(CLASS_NAMES)

@@ -1,4 +1,5 @@
 """Loaders: the FER2013 CSV (plain and gzip), FER+ votes, the authors' VAD CSV, image folders, bad files."""
+
 import gzip
 
 import numpy as np
@@ -31,12 +32,15 @@ def test_csv_missing_columns_names_them(tmp_path):
         load_fer2013(path)
 
 
-@pytest.mark.parametrize("pixels, message", [
-    ("300 " * 2304, "outside the integers 0…255"),
-    ("-1 " * 2304, "outside the integers 0…255"),
-    ("12 " * 100, "has 100 pixel values, expected 2304"),
-    ("1.5 " * 2304, "outside the integers"),
-])
+@pytest.mark.parametrize(
+    "pixels, message",
+    [
+        ("300 " * 2304, "outside the integers 0…255"),
+        ("-1 " * 2304, "outside the integers 0…255"),
+        ("12 " * 100, "has 100 pixel values, expected 2304"),
+        ("1.5 " * 2304, "outside the integers"),
+    ],
+)
 def test_out_of_range_or_short_pixels_are_refused(tmp_path, pixels, message):
     df = pd.read_csv(FER_SAMPLE).head(3)
     df.loc[1, "pixels"] = pixels.strip()

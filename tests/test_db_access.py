@@ -1,4 +1,5 @@
 """Accounts and roles, enforced by the service layer itself."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,7 +25,9 @@ def world(service, admin):
     svc.grant_access(admin, t1.id, class_a.id)
     svc.grant_access(admin, t2.id, class_b.id)
     svc.grant_access(admin, psy.id, caseload.id)
-    subjects = {g.name: svc.create_subject(admin, g.id, "S-01", consent="granted") for g in (class_a, class_b, caseload)}
+    subjects = {
+        g.name: svc.create_subject(admin, g.id, "S-01", consent="granted") for g in (class_a, class_b, caseload)
+    }
     return dict(t1=t1, t2=t2, psy=psy, class_a=class_a, class_b=class_b, caseload=caseload, subjects=subjects)
 
 
@@ -50,6 +53,7 @@ def test_weaker_hashes_are_upgraded_to_the_default_parameters_at_login(service, 
     from argon2 import profiles
 
     from db import security
+
     security.use_parameters(profiles.get_default_parameters())
     try:
         assert service.authenticate("admin", "admin-password-1") is not None  # made with the test profile
@@ -95,11 +99,13 @@ def test_a_teacher_cannot_be_given_a_caseload(service, admin, world):
 
 def test_admin_only_operations_are_refused_to_others(service, world):
     t1 = world["t1"]
-    for call in (lambda: service.create_user(t1, "x1", "long-enough-pw", "admin"),
-                 lambda: service.create_group(t1, "mine", "class"),
-                 lambda: service.grant_access(t1, t1.id, world["class_b"].id),
-                 lambda: service.audit_log(t1),
-                 lambda: service.database_size(t1)):
+    for call in (
+        lambda: service.create_user(t1, "x1", "long-enough-pw", "admin"),
+        lambda: service.create_group(t1, "mine", "class"),
+        lambda: service.grant_access(t1, t1.id, world["class_b"].id),
+        lambda: service.audit_log(t1),
+        lambda: service.database_size(t1),
+    ):
         with pytest.raises(PermissionDenied):
             call()
 

@@ -1,4 +1,5 @@
 """The schema comes from Alembic, matches the models, and SQLite runs with WAL and foreign keys."""
+
 from __future__ import annotations
 
 from alembic import command

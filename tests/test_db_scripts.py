@@ -1,4 +1,5 @@
 """The command-line scripts: first administrator, and the simulated demo cohort."""
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,21 @@ def test_demo_cohort_loads_a_simulated_group(tmp_path, monkeypatch, capsys):
     init_db(engine)
     service = Service(engine)
     admin = service.create_first_admin("admin", "admin-password-1")
-    code = run(demo_cohort, monkeypatch, "admin-password-1\n", "--admin", "admin", "--password-stdin",
-               "--subjects", "30", "--sessions-per-period", "3", "--database-url", url, "--no-evaluate")
+    code = run(
+        demo_cohort,
+        monkeypatch,
+        "admin-password-1\n",
+        "--admin",
+        "admin",
+        "--password-stdin",
+        "--subjects",
+        "30",
+        "--sessions-per-period",
+        "3",
+        "--database-url",
+        url,
+        "--no-evaluate",
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "Loaded into group" in out
@@ -55,5 +69,7 @@ def test_demo_cohort_refuses_a_wrong_password(tmp_path, monkeypatch):
     init_db(engine)
     Service(engine).create_first_admin("admin", "admin-password-1")
     engine.dispose()
-    assert run(demo_cohort, monkeypatch, "wrong-password\n", "--admin", "admin", "--password-stdin",
-               "--database-url", url) == 1
+    assert (
+        run(demo_cohort, monkeypatch, "wrong-password\n", "--admin", "admin", "--password-stdin", "--database-url", url)
+        == 1
+    )

@@ -1,5 +1,6 @@
 """Writes are atomic, cascade where they should, survive crashes and concurrent writers, and keep
 simulated data apart from real data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,9 +37,15 @@ def counts(engine) -> dict[str, int]:
 
 def test_a_capture_is_stored_with_its_readings_and_assignments(service, admin, klass, make_reading):
     group, (s1, s2), meeting = klass
-    result = service.save_capture(admin, meeting.id, [make_reading("happy"), make_reading("sad", valence=-0.4),
-                                                      make_reading("neutral")],
-                                  [s1.id, s2.id, None], CHECKSUM, "upload", image_bytes=PHOTO)
+    result = service.save_capture(
+        admin,
+        meeting.id,
+        [make_reading("happy"), make_reading("sad", valence=-0.4), make_reading("neutral")],
+        [s1.id, s2.id, None],
+        CHECKSUM,
+        "upload",
+        image_bytes=PHOTO,
+    )
     assert len(result.reading_ids) == 3 and not result.image_kept
     frame = service.readings_frame(admin, session_id=meeting.id)
     assert list(frame["subject_code"].fillna("-")) == ["S-01", "S-02", "-"]
@@ -74,9 +81,11 @@ def test_readings_need_consent_and_the_same_group(service, admin, klass, make_re
 
 def test_deleting_a_subject_deletes_their_readings_and_outcomes(service, admin, klass, make_reading):
     from datetime import date
+
     group, (s1, s2), meeting = klass
-    service.save_capture(admin, meeting.id, [make_reading(), make_reading(), make_reading()],
-                         [s1.id, s1.id, s2.id], CHECKSUM, "upload")
+    service.save_capture(
+        admin, meeting.id, [make_reading(), make_reading(), make_reading()], [s1.id, s1.id, s2.id], CHECKSUM, "upload"
+    )
     service.create_period(admin, "T1", date(2000, 1, 1), date(2100, 1, 1))
     service.import_outcomes(admin, group.id, "subject_code,period,grade\nS-01,T1,4\nS-02,T1,5\n")
     service.delete_subject(admin, s1.id)
@@ -99,8 +108,9 @@ def test_an_error_midway_through_a_capture_leaves_the_database_as_before(service
     event.listen(service.engine, "before_cursor_execute", fail_on_readings)
     try:
         with pytest.raises(RuntimeError, match="injected crash"):
-            service.save_capture(admin, meeting.id, [make_reading(), make_reading()], [s1.id, s2.id],
-                                 CHECKSUM, "upload")
+            service.save_capture(
+                admin, meeting.id, [make_reading(), make_reading()], [s1.id, s2.id], CHECKSUM, "upload"
+            )
     finally:
         event.remove(service.engine, "before_cursor_execute", fail_on_readings)
     assert counts(service.engine) == before
@@ -132,8 +142,9 @@ Service(engine).save_capture(UserInfo(**args["actor"]), args["session_id"], [rea
 
 def _child(code: str, *args: str) -> subprocess.Popen:
     # The project is installed (editable): the child imports it like any package.
-    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _actor_json(user) -> dict:
@@ -143,8 +154,14 @@ def _actor_json(user) -> dict:
 def test_a_process_killed_mid_write_leaves_the_database_as_before(database, service, admin, klass):
     before = counts(service.engine)
     service.engine.dispose()  # no pooled SQLite connection of ours holds the file meanwhile
-    payload = json.dumps({"url": database.url, "connect_args": database.connect_args,
-                          "actor": _actor_json(admin), "session_id": klass[2].id})
+    payload = json.dumps(
+        {
+            "url": database.url,
+            "connect_args": database.connect_args,
+            "actor": _actor_json(admin),
+            "session_id": klass[2].id,
+        }
+    )
     proc = _child(_KILLED_WRITER, payload)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 3, err
@@ -175,8 +192,16 @@ for i in range(args["n"]):
 def test_concurrent_writer_processes_lose_nothing(database, service, admin, klass):
     _, (s1, _), meeting = klass
     n_procs, n_each = 4, 10
-    payload = json.dumps({"url": database.url, "connect_args": database.connect_args, "n": n_each,
-                          "actor": _actor_json(admin), "session_id": meeting.id, "subject_id": s1.id})
+    payload = json.dumps(
+        {
+            "url": database.url,
+            "connect_args": database.connect_args,
+            "n": n_each,
+            "actor": _actor_json(admin),
+            "session_id": meeting.id,
+            "subject_id": s1.id,
+        }
+    )
     procs = [_child(_WRITER, payload) for _ in range(n_procs)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
@@ -223,12 +248,19 @@ def test_simulated_subjects_and_captures_stay_out_of_real_groups(service, admin,
 
 def test_readings_are_filtered_by_date_and_exported_as_csv(service, admin, klass, make_reading):
     from datetime import datetime
+
     _, (s1, _), meeting = klass
     for month in (1, 2, 3):
-        service.save_capture(admin, meeting.id, [make_reading()], [s1.id], CHECKSUM, "upload",
-                             captured_at=datetime(2024, month, 10, tzinfo=UTC))
-    feb = service.readings_frame(admin, start=datetime(2024, 2, 1, tzinfo=UTC),
-                                 end=datetime(2024, 3, 1, tzinfo=UTC))
+        service.save_capture(
+            admin,
+            meeting.id,
+            [make_reading()],
+            [s1.id],
+            CHECKSUM,
+            "upload",
+            captured_at=datetime(2024, month, 10, tzinfo=UTC),
+        )
+    feb = service.readings_frame(admin, start=datetime(2024, 2, 1, tzinfo=UTC), end=datetime(2024, 3, 1, tzinfo=UTC))
     assert list(feb["captured_at"].dt.month) == [2]
     csv = service.export_readings_csv(admin, subject_id=s1.id)
     lines = csv.strip().splitlines()

@@ -1,4 +1,5 @@
 """FaceDetector on the real sample photos, EXIF-rotated copies, face-free images, and the FER-style crops."""
+
 from __future__ import annotations
 
 import io

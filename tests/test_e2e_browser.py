@@ -5,6 +5,7 @@ Log in, upload a real photo with several faces, see the boxes, save, and find th
 the 3D view; a screenshot of every page goes to screenshots/ (git-ignored) for review.
 Skips, with the reason, where chromium, playwright, the sample photos or the model are absent.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,16 @@ REPO = PROJECT_ROOT
 PHOTO = PHOTOS / "obama_and_biden.jpg"
 CHECKPOINT = SHIPPED_CHECKPOINT
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = REPO / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
 
@@ -64,9 +73,26 @@ def server(tmp_path):
     env = {**os.environ, "DATABASE_URL": url}
     log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while True:
@@ -177,11 +203,16 @@ def _drive(page, server) -> None:
     subject = server["svc"].list_subjects(server["admin"], server["group"].id)[0]
     single = analyse_photo((PHOTOS / "biden.jpg").read_bytes(), EmotionPredictor(), FaceDetector())
     assert len(single.readings) == 1
-    server["svc"].save_capture(server["admin"], int(saved["session_id"].iloc[0]), single.readings, [subject.id],
-                               single.checksum, "upload")
-    for link, heading, name in (("Timelines", "Timelines", "06_timelines"), ("Subjects", "Subjects", "07_subjects"),
-                                ("Outcomes", "Outcomes and risk predictor", "08_outcomes"),
-                                ("Admin", "Admin", "09_admin"), ("My account", "My account", "10_account")):
+    server["svc"].save_capture(
+        server["admin"], int(saved["session_id"].iloc[0]), single.readings, [subject.id], single.checksum, "upload"
+    )
+    for link, heading, name in (
+        ("Timelines", "Timelines", "06_timelines"),
+        ("Subjects", "Subjects", "07_subjects"),
+        ("Outcomes", "Outcomes and risk predictor", "08_outcomes"),
+        ("Admin", "Admin", "09_admin"),
+        ("My account", "My account", "10_account"),
+    ):
         page.get_by_role("link", name=link).first.click()
         page.get_by_role("heading", name=heading).first.wait_for()
         _shot(page, name)

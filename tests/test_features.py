@@ -1,4 +1,5 @@
 """Per subject and period features, checked against values worked out by hand."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -20,16 +21,18 @@ def readings(rows):
 
 
 def test_mean_spread_trend_and_shares_match_hand_computation():
-    frame = readings([
-        ("A", "2024-01-01", "happy", 0.5, 0.0, 0.1),
-        ("A", "2024-01-08", "sad", -0.5, 0.2, 0.1),   # one week later
-        ("A", "2024-01-15", "happy", 0.3, 0.4, 0.1),  # two weeks later
-    ])
+    frame = readings(
+        [
+            ("A", "2024-01-01", "happy", 0.5, 0.0, 0.1),
+            ("A", "2024-01-08", "sad", -0.5, 0.2, 0.1),  # one week later
+            ("A", "2024-01-15", "happy", 0.3, 0.4, 0.1),  # two weeks later
+        ]
+    )
     row = subject_period_features(frame, [P1]).loc[("A", "T1")]
     assert row["n_obs"] == 3
     assert row["valence_mean"] == pytest.approx(0.1)
     assert row["valence_std"] == pytest.approx(np.std([0.5, -0.5, 0.3]))
-    assert row["valence_trend"] == pytest.approx(-0.1)     # least squares over weeks 0, 1, 2
+    assert row["valence_trend"] == pytest.approx(-0.1)  # least squares over weeks 0, 1, 2
     assert row["arousal_trend"] == pytest.approx(0.2)
     assert row["dominance_std"] == pytest.approx(0.0) and row["dominance_trend"] == pytest.approx(0.0)
     assert row["share_happy"] == pytest.approx(2 / 3) and row["share_sad"] == pytest.approx(1 / 3)
@@ -39,13 +42,15 @@ def test_mean_spread_trend_and_shares_match_hand_computation():
 
 
 def test_one_row_per_subject_and_period_leaving_out_what_has_neither():
-    frame = readings([
-        ("A", "2024-01-05", "happy", 0.5, 0.0, 0.0),
-        ("A", "2024-02-05", "sad", -0.5, 0.0, 0.0),
-        ("B", "2024-02-06", "fear", -0.2, 0.5, -0.3),
-        (None, "2024-02-06", "fear", -0.2, 0.5, -0.3),   # unassigned face
-        ("B", "2025-06-01", "fear", -0.2, 0.5, -0.3),    # outside every period
-    ])
+    frame = readings(
+        [
+            ("A", "2024-01-05", "happy", 0.5, 0.0, 0.0),
+            ("A", "2024-02-05", "sad", -0.5, 0.0, 0.0),
+            ("B", "2024-02-06", "fear", -0.2, 0.5, -0.3),
+            (None, "2024-02-06", "fear", -0.2, 0.5, -0.3),  # unassigned face
+            ("B", "2025-06-01", "fear", -0.2, 0.5, -0.3),  # outside every period
+        ]
+    )
     features = subject_period_features(frame, [P1, P2])
     assert list(features.index) == [("A", "T1"), ("A", "T2"), ("B", "T2")]
     single = features.loc[("B", "T2")]
@@ -59,8 +64,9 @@ def test_naive_times_are_taken_as_utc_and_period_ends_are_exclusive():
 
 def test_overlapping_periods_are_refused():
     with pytest.raises(ValueError, match="overlap"):
-        assign_periods(pd.Series(pd.to_datetime(["2024-01-05"])),
-                       [P1, PeriodSpan("X", date(2024, 1, 20), date(2024, 2, 10))])
+        assign_periods(
+            pd.Series(pd.to_datetime(["2024-01-05"])), [P1, PeriodSpan("X", date(2024, 1, 20), date(2024, 2, 10))]
+        )
 
 
 def test_missing_columns_are_named():

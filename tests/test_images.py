@@ -1,4 +1,5 @@
 """load_image on real photos, unusual colour modes, EXIF orientation and every kind of bad upload."""
+
 from __future__ import annotations
 
 import hashlib
@@ -104,8 +105,10 @@ def test_checksum_is_sha256_of_the_bytes() -> None:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares its size but holds no pixels: costs nothing to build, a bomb if decoded."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 

@@ -1,4 +1,5 @@
 """Inference: batch, single-face and ten-crop paths agree; checkpoints refuse the wrong code."""
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,13 @@ from helpers import FER_SAMPLE
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_checkpoint(path, build_model(ModelConfig(stem="torchvision")), model_version="test-0",
-                    data_checksum="sample", training={"rules": "equations"})
+    save_checkpoint(
+        path,
+        build_model(ModelConfig(stem="torchvision")),
+        model_version="test-0",
+        data_checksum="sample",
+        training={"rules": "equations"},
+    )
     return path
 
 

@@ -1,4 +1,5 @@
 """Metrics on hand-checkable inputs."""
+
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """Outcome CSVs are validated row by row; predictors beat their baseline on the simulated cohort
 and not on noise; models round-trip with their feature list and version; simulated and real data
 never train together."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -26,22 +27,24 @@ SUBJECTS, PERIODS = {"S1", "S2", "S3", "S4"}, {"T1", "T2"}
 
 
 def test_rows_that_do_not_fit_are_reported_with_line_and_reason():
-    csv = "\n".join([
-        "subject_code,period,grade,at_risk",
-        "S1,T1,4.5,no",        # 2 ok
-        "S9,T1,4,no",          # 3 unknown subject
-        "S2,T9,4,no",          # 4 unknown period
-        "S2,T1,four,no",       # 5 grade not a number
-        "S2,T2,4,maybe",       # 6 at_risk not boolean
-        "S3,T1,,",             # 7 neither value
-        "S3,T2,4,no",          # 8 duplicate pair ...
-        "S3,T2,5,no",          # 9 ... both refused
-        ",T2,5,no",            # 10 missing code
-        "S1,T2,5",             # 11 too few cells
-        "S2,T2,7,yes",         # 12 out of range
-        "",                    # blank line: ignored
-        "S4, T1 ,3,yes",       # 14 ok (whitespace trimmed)
-    ])
+    csv = "\n".join(
+        [
+            "subject_code,period,grade,at_risk",
+            "S1,T1,4.5,no",  # 2 ok
+            "S9,T1,4,no",  # 3 unknown subject
+            "S2,T9,4,no",  # 4 unknown period
+            "S2,T1,four,no",  # 5 grade not a number
+            "S2,T2,4,maybe",  # 6 at_risk not boolean
+            "S3,T1,,",  # 7 neither value
+            "S3,T2,4,no",  # 8 duplicate pair ...
+            "S3,T2,5,no",  # 9 ... both refused
+            ",T2,5,no",  # 10 missing code
+            "S1,T2,5",  # 11 too few cells
+            "S2,T2,7,yes",  # 12 out of range
+            "",  # blank line: ignored
+            "S4, T1 ,3,yes",  # 14 ok (whitespace trimmed)
+        ]
+    )
     result = read_outcomes_csv(csv, known_subjects=SUBJECTS, known_periods=PERIODS, grade_range=(1, 6))
     reasons = result.problems.groupby("line")["problem"].apply(" | ".join).to_dict()
     assert set(reasons) == {3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
@@ -50,7 +53,9 @@ def test_rows_that_do_not_fit_are_reported_with_line_and_reason():
     assert "repeated" in reasons[8] and "repeated" in reasons[9] and "missing subject" in reasons[10]
     assert "cells" in reasons[11] and "outside" in reasons[12]
     assert result.rows[["subject_code", "period", "grade", "at_risk", "line"]].values.tolist() == [
-        ["S1", "T1", 4.5, False, 2], ["S4", "T1", 3.0, True, 14]]
+        ["S1", "T1", 4.5, False, 2],
+        ["S4", "T1", 3.0, True, 14],
+    ]
     assert not result.ok
 
 
@@ -60,13 +65,16 @@ def test_semicolon_files_with_decimal_commas_and_a_bom_are_read():
     assert result.ok and result.rows.loc[0, "grade"] == 4.5 and result.rows.loc[0, "at_risk"] is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"),
-    ("subject_code,grade\nS1,4\n", "period"),
-    ("subject_code,period\nS1,T1\n", "grade"),
-    ("subject_code,period,grade,name\nS1,T1,4,Anna\n", "unexpected"),
-    ("subject_code,period,grade\n", "no rows"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("subject_code,grade\nS1,4\n", "period"),
+        ("subject_code,period\nS1,T1\n", "grade"),
+        ("subject_code,period,grade,name\nS1,T1,4,Anna\n", "unexpected"),
+        ("subject_code,period,grade\n", "no rows"),
+    ],
+)
 def test_files_that_are_not_outcome_tables_are_refused_as_a_whole(text, message):
     with pytest.raises(OutcomeCSVError, match=message):
         read_outcomes_csv(text)
@@ -94,8 +102,9 @@ def noise():
 
 @pytest.mark.parametrize("target", ["grade", "at_risk"])
 def test_predictor_beats_its_baseline_on_the_simulated_cohort(simulated, target):
-    result = evaluate(make_predictor(target), simulated, simulated[target], simulated["subject_id"],
-                      n_repeats=2, n_bootstrap=300)
+    result = evaluate(
+        make_predictor(target), simulated, simulated[target], simulated["subject_id"], n_repeats=2, n_bootstrap=300
+    )
     assert result.beats_baseline, result.summary()
     assert result.importance.iloc[0]["feature"].startswith(("valence", "dominance", "share"))
     if target == "at_risk":  # calibrated: held-out probabilities score better than the base rate
@@ -104,8 +113,7 @@ def test_predictor_beats_its_baseline_on_the_simulated_cohort(simulated, target)
 
 @pytest.mark.parametrize("target", ["grade", "at_risk"])
 def test_predictor_does_not_beat_its_baseline_on_pure_noise(noise, target):
-    result = evaluate(make_predictor(target), noise, noise[target], noise["subject_id"],
-                      n_repeats=2, n_bootstrap=300)
+    result = evaluate(make_predictor(target), noise, noise[target], noise["subject_id"], n_repeats=2, n_bootstrap=300)
     assert not result.beats_baseline, result.summary()
 
 
@@ -142,8 +150,10 @@ def test_the_demo_cohort_goes_through_the_service_layer_into_a_training_table(se
     table = service.training_data(admin, [group_id])
     assert len(table) == 40 * len(cohort.periods)
     expected = training_table(subject_period_features(cohort.readings, cohort.periods), cohort.outcomes)
-    np.testing.assert_allclose(table.sort_values(["subject_code", "period"])["valence_mean"],
-                               expected.sort_values(["subject_id", "period"])["valence_mean"])
+    np.testing.assert_allclose(
+        table.sort_values(["subject_code", "period"])["valence_mean"],
+        expected.sort_values(["subject_id", "period"])["valence_mean"],
+    )
 
 
 def test_training_on_a_simulated_and_a_real_group_together_is_refused(service, admin, demo_group):

@@ -1,4 +1,5 @@
 """The shipped checkpoint: it loads, says what it is, and reads real faces as its card says."""
+
 import json
 
 import numpy as np
@@ -58,8 +59,10 @@ def test_shipped_model_places_real_faces_on_the_right_side_of_valence(private_sa
     assert valence[names == "happy"].mean() > valence[names == "neutral"].mean() > valence[names == "sad"].mean()
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "fer2013" / "fer2013.csv.gz").exists(),
-                    reason="needs ../shared/data/fer2013 (the full FER2013 PrivateTest split)")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "fer2013" / "fer2013.csv.gz").exists(),
+    reason="needs ../shared/data/fer2013 (the full FER2013 PrivateTest split)",
+)
 @pytest.mark.slow
 def test_evaluate_script_reproduces_the_cards_privatetest_accuracy(tmp_path):
     from vadcore.evaluate import main as evaluate_main

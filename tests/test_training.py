@@ -1,4 +1,5 @@
 """Real training on a committed sample of real FER2013 faces: loss falls, CLI runs, resume works."""
+
 import json
 
 import numpy as np
@@ -50,8 +51,11 @@ def test_soft_consistency_moves_the_weights_and_paper_cost_does_not():
         model = build_model(ModelConfig(stem="torchvision"))
         logits, vad = model(x)
         parts = multitask_loss(logits, vad, y, v, LossConfig(consistency=kind, lam=1.0))
-        grad = torch.autograd.grad(parts["consistency"], model.vad_head.weight, allow_unused=True)[0] \
-            if parts["consistency"].requires_grad else None
+        grad = (
+            torch.autograd.grad(parts["consistency"], model.vad_head.weight, allow_unused=True)[0]
+            if parts["consistency"].requires_grad
+            else None
+        )
         has_grad = grad is not None and grad.abs().sum().item() > 0
         assert has_grad == expect_grad, kind
 
@@ -80,8 +84,20 @@ def test_training_cli_smoke_writes_checkpoint_and_metrics_then_resumes(tmp_path)
 def test_resume_continues_the_epoch_count(tmp_path):
     data = sample_data_dir(tmp_path / "data")
     out = tmp_path / "run"
-    common = ["--data", str(data), "--stem", "torchvision", "--batch-size", "64", "--val-split", "PrivateTest",
-              "--out", str(out), "--schedule", "onecycle"]
+    common = [
+        "--data",
+        str(data),
+        "--stem",
+        "torchvision",
+        "--batch-size",
+        "64",
+        "--val-split",
+        "PrivateTest",
+        "--out",
+        str(out),
+        "--schedule",
+        "onecycle",
+    ]
     first = train_main(common + ["--epochs", "2", "--stop-after", "1"])
     assert [h["epoch"] for h in first["history"]] == [1] and not (out / "model.pt").exists()
     assert torch.load(out / "last.pt", weights_only=False)["epoch"] == 1

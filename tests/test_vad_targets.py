@@ -1,4 +1,5 @@
 """Derived VAD targets: prior signs, calibration toward human labels, votes, human labels winning."""
+
 import numpy as np
 import pytest
 

@@ -3,6 +3,7 @@
 Nothing here decides anything about data: reads and writes go through `db.services.Service`
 (which checks roles and group access) and analysis through `vadcore`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -72,6 +73,7 @@ def detector() -> FaceDetector:
 
 # ------------------------------------------------------------------ the logged-in user
 
+
 def current_user() -> UserInfo | None:
     return st.session_state.get(USER_KEY)
 
@@ -123,6 +125,7 @@ def _report(exc: Exception, what: str) -> None:
 
 # ------------------------------------------------------------------ pickers
 
+
 def group_label(g: GroupInfo) -> str:
     return f"{g.name} ({g.kind})"
 
@@ -140,13 +143,13 @@ def require_group(svc: Service, user: UserInfo, key: str) -> GroupInfo:
     return group
 
 
-def pick_group(svc: Service, user: UserInfo, key: str, allow_all: bool = False,
-               label: str = "Group") -> GroupInfo | None:
+def pick_group(
+    svc: Service, user: UserInfo, key: str, allow_all: bool = False, label: str = "Group"
+) -> GroupInfo | None:
     """A selectbox of the groups `user` may see; None for "all groups" (or when there are none)."""
     groups = attempt(lambda: svc.list_groups(user)) or []
     if not groups:
         st.info("No groups yet. An administrator creates groups and grants access (Admin page).")
         return None
     options: list[GroupInfo | None] = ([None] if allow_all else []) + groups
-    return st.selectbox(label, options, key=key,
-                        format_func=lambda g: "All groups" if g is None else group_label(g))
+    return st.selectbox(label, options, key=key, format_func=lambda g: "All groups" if g is None else group_label(g))

@@ -5,6 +5,7 @@ feature's contribution to one row is coefficient × standardised value (its pull
 cohort average). vadcore.outcomes has no explanation function yet; this reads the fitted
 pipelines and should move there when one exists.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ def contributions(estimator: GradePredictor | RiskPredictor, X: pd.DataFrame) ->
     if isinstance(estimator, GradePredictor):
         values = -_pipeline_contributions(estimator.pipeline_, X)
     else:
-        values = np.mean([_pipeline_contributions(c.estimator, X)
-                          for c in estimator.model_.calibrated_classifiers_], axis=0)
+        values = np.mean(
+            [_pipeline_contributions(c.estimator, X) for c in estimator.model_.calibrated_classifiers_], axis=0
+        )
     return pd.DataFrame(values, index=X.index, columns=X.columns)
 
 

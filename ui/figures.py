@@ -1,4 +1,5 @@
 """Plotly figures of readings in V–A–D space. Every axis is titled, with the scale it is on."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,7 @@ from vadcore.taxonomy import CLASS_NAMES, VAD_MAX, VAD_MIN
 from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD
 
 AXIS_RANGE = [VAD_MIN - 0.05, VAD_MAX + 0.05]
-AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)",
-               "dominance": "Dominance (−1 … +1)"}
+AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)", "dominance": "Dominance (−1 … +1)"}
 PROTOTYPE_NAME = "class prototypes (R&M 1977 PAD)"
 # The anchors drawn in V–A–D space. Checkpoints do not carry the calibrated prior they were trained on,
 # so the figures show the published Russell & Mehrabian prototypes and say so in the legend.
@@ -24,15 +24,25 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     subject = frame["subject_code"].fillna("anonymous").astype(str)
     when = pd.to_datetime(frame["captured_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
     conf = frame.apply(lambda r: r[f"p_{r['label']}"], axis=1) if len(frame) else pd.Series(dtype=float)
-    return [f"<b>{s}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, face {fi}<br>"
-            f"V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
-            for s, t, lab, c, sid, fi, v, a, d in zip(
-                subject, when, frame["label"], conf, frame["session_id"], frame["face_index"].astype(int) + 1,
-                frame["valence"], frame["arousal"], frame["dominance"])]
+    return [
+        f"<b>{s}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, face {fi}<br>V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
+        for s, t, lab, c, sid, fi, v, a, d in zip(
+            subject,
+            when,
+            frame["label"],
+            conf,
+            frame["session_id"],
+            frame["face_index"].astype(int) + 1,
+            frame["valence"],
+            frame["arousal"],
+            frame["dominance"],
+        )
+    ]
 
 
-def vad_scatter_3d(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES,
-                   prototype_name: str = PROTOTYPE_NAME) -> go.Figure:
+def vad_scatter_3d(
+    frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES, prototype_name: str = PROTOTYPE_NAME
+) -> go.Figure:
     """Readings as points in V–A–D space, coloured by class, with the class prototypes as anchors."""
     fig = go.Figure()
     hover = np.array(_hover(frame), dtype=object)
@@ -41,47 +51,103 @@ def vad_scatter_3d(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES,
         if not rows.any():
             continue
         part = frame[rows]
-        fig.add_trace(go.Scatter3d(
-            x=part["valence"], y=part["arousal"], z=part["dominance"], mode="markers", name=name,
-            marker=dict(size=4, color=CLASS_COLOURS[name], opacity=0.8),
-            hovertext=hover[rows], hoverinfo="text", legendgroup=name))
-    fig.add_trace(go.Scatter3d(
-        x=prototypes[:, 0], y=prototypes[:, 1], z=prototypes[:, 2], mode="markers+text",
-        name=prototype_name, text=list(CLASS_NAMES), textposition="top center",
-        marker=dict(size=7, symbol="diamond", color=[CLASS_COLOURS[c] for c in CLASS_NAMES],
-                    line=dict(color="black", width=2)),
-        hovertext=[f"{c} prototype<br>V {v:+.2f} A {a:+.2f} D {d:+.2f}"
-                   for c, (v, a, d) in zip(CLASS_NAMES, prototypes)], hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter3d(
+                x=part["valence"],
+                y=part["arousal"],
+                z=part["dominance"],
+                mode="markers",
+                name=name,
+                marker=dict(size=4, color=CLASS_COLOURS[name], opacity=0.8),
+                hovertext=hover[rows],
+                hoverinfo="text",
+                legendgroup=name,
+            )
+        )
+    fig.add_trace(
+        go.Scatter3d(
+            x=prototypes[:, 0],
+            y=prototypes[:, 1],
+            z=prototypes[:, 2],
+            mode="markers+text",
+            name=prototype_name,
+            text=list(CLASS_NAMES),
+            textposition="top center",
+            marker=dict(
+                size=7,
+                symbol="diamond",
+                color=[CLASS_COLOURS[c] for c in CLASS_NAMES],
+                line=dict(color="black", width=2),
+            ),
+            hovertext=[
+                f"{c} prototype<br>V {v:+.2f} A {a:+.2f} D {d:+.2f}" for c, (v, a, d) in zip(CLASS_NAMES, prototypes)
+            ],
+            hoverinfo="text",
+        )
+    )
     axis = dict(range=AXIS_RANGE, autorange=False, zeroline=True, dtick=0.5)
     fig.update_layout(
-        height=HEIGHT, margin=dict(l=0, r=0, t=30, b=0), legend=dict(title="Class", itemsizing="constant"),
+        height=HEIGHT,
+        margin=dict(l=0, r=0, t=30, b=0),
+        legend=dict(title="Class", itemsizing="constant"),
         title=dict(text=f"{len(frame)} readings in V–A–D space", font=dict(size=14)),
-        scene=dict(xaxis=dict(title=AXIS_TITLES["valence"], **axis), yaxis=dict(title=AXIS_TITLES["arousal"], **axis),
-                   zaxis=dict(title=AXIS_TITLES["dominance"], **axis), aspectmode="cube"))
+        scene=dict(
+            xaxis=dict(title=AXIS_TITLES["valence"], **axis),
+            yaxis=dict(title=AXIS_TITLES["arousal"], **axis),
+            zaxis=dict(title=AXIS_TITLES["dominance"], **axis),
+            aspectmode="cube",
+        ),
+    )
     return fig
 
 
 def vad_projections(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES) -> go.Figure:
     """The three 2-D projections V–A, V–D and A–D side by side."""
     pairs = [("valence", "arousal"), ("valence", "dominance"), ("arousal", "dominance")]
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,
-                        subplot_titles=[f"{x.title()} – {y.title()}" for x, y in pairs])
+    fig = make_subplots(
+        rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[f"{x.title()} – {y.title()}" for x, y in pairs]
+    )
     hover = np.array(_hover(frame), dtype=object)
     dims = {"valence": 0, "arousal": 1, "dominance": 2}
     for col, (xd, yd) in enumerate(pairs, 1):
         for name in CLASS_NAMES:
             rows = (frame["label"] == name).to_numpy()
             if rows.any():
-                fig.add_trace(go.Scattergl(
-                    x=frame.loc[rows, xd], y=frame.loc[rows, yd], mode="markers", name=name, legendgroup=name,
-                    showlegend=col == 1, marker=dict(size=5, color=CLASS_COLOURS[name], opacity=0.7),
-                    hovertext=hover[rows], hoverinfo="text"), row=1, col=col)
-        fig.add_trace(go.Scatter(
-            x=prototypes[:, dims[xd]], y=prototypes[:, dims[yd]], mode="markers+text", text=list(CLASS_NAMES),
-            textposition="top center", showlegend=False, hoverinfo="text",
-            hovertext=[f"{c} prototype" for c in CLASS_NAMES],
-            marker=dict(symbol="diamond", size=9, color=[CLASS_COLOURS[c] for c in CLASS_NAMES],
-                        line=dict(color="black", width=1))), row=1, col=col)
+                fig.add_trace(
+                    go.Scattergl(
+                        x=frame.loc[rows, xd],
+                        y=frame.loc[rows, yd],
+                        mode="markers",
+                        name=name,
+                        legendgroup=name,
+                        showlegend=col == 1,
+                        marker=dict(size=5, color=CLASS_COLOURS[name], opacity=0.7),
+                        hovertext=hover[rows],
+                        hoverinfo="text",
+                    ),
+                    row=1,
+                    col=col,
+                )
+        fig.add_trace(
+            go.Scatter(
+                x=prototypes[:, dims[xd]],
+                y=prototypes[:, dims[yd]],
+                mode="markers+text",
+                text=list(CLASS_NAMES),
+                textposition="top center",
+                showlegend=False,
+                hoverinfo="text",
+                hovertext=[f"{c} prototype" for c in CLASS_NAMES],
+                marker=dict(
+                    symbol="diamond",
+                    size=9,
+                    color=[CLASS_COLOURS[c] for c in CLASS_NAMES],
+                    line=dict(color="black", width=1),
+                ),
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text=AXIS_TITLES[xd], range=AXIS_RANGE, row=1, col=col, zeroline=True)
         fig.update_yaxes(title_text=AXIS_TITLES[yd], range=AXIS_RANGE, row=1, col=col, zeroline=True)
     fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(title="Class"))
@@ -93,11 +159,26 @@ def class_mix(frame: pd.DataFrame, by: str = "session_id", by_title: str = "Sess
     counts = pd.crosstab(frame[by], frame["label"]).reindex(columns=list(CLASS_NAMES), fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0) * 100
     x = [f"#{v}" if by == "session_id" else str(v) for v in shares.index]
-    fig = go.Figure([go.Bar(x=x, y=shares[c], name=c, marker_color=CLASS_COLOURS[c],
-                            customdata=counts[c], hovertemplate=f"{c}: %{{y:.0f}}% (%{{customdata}} faces)<extra></extra>")
-                     for c in CLASS_NAMES])
-    fig.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(title="Class"), title=dict(text="Class mix", font=dict(size=14)))
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=x,
+                y=shares[c],
+                name=c,
+                marker_color=CLASS_COLOURS[c],
+                customdata=counts[c],
+                hovertemplate=f"{c}: %{{y:.0f}}% (%{{customdata}} faces)<extra></extra>",
+            )
+            for c in CLASS_NAMES
+        ]
+    )
+    fig.update_layout(
+        barmode="stack",
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(title="Class"),
+        title=dict(text="Class mix", font=dict(size=14)),
+    )
     fig.update_xaxes(title_text=by_title, type="category")
     fig.update_yaxes(title_text="Share of faces (%)", range=[0, 100])
     return fig
@@ -116,22 +197,57 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
         mean, sd = per_session[f"{dim}_mean"], per_session[f"{dim}_std"].fillna(0)
         upper, lower = (mean + sd).clip(upper=VAD_MAX), (mean - sd).clip(lower=VAD_MIN)
         t = per_session["started_at"]
-        fig.add_trace(go.Scatter(x=pd.concat([t, t[::-1]]), y=pd.concat([upper, lower[::-1]]), fill="toself",
-                                 fillcolor=colours[dim], opacity=0.18, line=dict(width=0), hoverinfo="skip",
-                                 name=f"{dim} ±1 SD", showlegend=row == 1, legendgroup="band"), row=row, col=1)
-        fig.add_trace(go.Scatter(
-            x=t, y=mean, mode="lines+markers", name=dim, line=dict(color=colours[dim]),
-            customdata=np.c_[per_session["session_id"], sd, per_session["n"], per_session["note"]],
-            hovertemplate=(f"{dim} %{{y:+.2f}} ± %{{customdata[1]:.2f}}<br>session #%{{customdata[0]}}, "
-                           "%{customdata[2]} faces<br>%{customdata[3]}<extra></extra>")), row=row, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=pd.concat([t, t[::-1]]),
+                y=pd.concat([upper, lower[::-1]]),
+                fill="toself",
+                fillcolor=colours[dim],
+                opacity=0.18,
+                line=dict(width=0),
+                hoverinfo="skip",
+                name=f"{dim} ±1 SD",
+                showlegend=row == 1,
+                legendgroup="band",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=mean,
+                mode="lines+markers",
+                name=dim,
+                line=dict(color=colours[dim]),
+                customdata=np.c_[per_session["session_id"], sd, per_session["n"], per_session["note"]],
+                hovertemplate=(
+                    f"{dim} %{{y:+.2f}} ± %{{customdata[1]:.2f}}<br>session #%{{customdata[0]}}, "
+                    "%{customdata[2]} faces<br>%{customdata[3]}<extra></extra>"
+                ),
+            ),
+            row=row,
+            col=1,
+        )
         fig.update_yaxes(title_text=AXIS_TITLES[dim], range=AXIS_RANGE, row=row, col=1, zeroline=True)
         if marks is not None and len(marks):
             m = marks[marks["dim"] == dim]
             if len(m):
-                fig.add_trace(go.Scatter(x=m["started_at"], y=m["value"], mode="markers", name="rule fires",
-                                         marker=dict(symbol="x", size=13, color="crimson", line=dict(width=1)),
-                                         hovertext=m["text"], hoverinfo="text", showlegend=True,
-                                         legendgroup="rule"), row=row, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=m["started_at"],
+                        y=m["value"],
+                        mode="markers",
+                        name="rule fires",
+                        marker=dict(symbol="x", size=13, color="crimson", line=dict(width=1)),
+                        hovertext=m["text"],
+                        hoverinfo="text",
+                        showlegend=True,
+                        legendgroup="rule",
+                    ),
+                    row=row,
+                    col=1,
+                )
     fig.update_xaxes(title_text="Session date (UTC)", row=3, col=1)
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest")
     return fig

@@ -1,4 +1,5 @@
 """A whole photo in, one reading per face out: load → detect → crop → predict."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,31 +14,42 @@ from vadcore.inference import EmotionPredictor
 from vadcore.readings import FaceReading
 
 # One colour per class, in CLASS_NAMES order (colour-blind-safe Okabe–Ito palette).
-CLASS_COLOURS = {"angry": "#D55E00", "disgust": "#009E73", "fear": "#CC79A7", "happy": "#E69F00",
-                 "sad": "#0072B2", "surprise": "#56B4E9", "neutral": "#999999"}
+CLASS_COLOURS = {
+    "angry": "#D55E00",
+    "disgust": "#009E73",
+    "fear": "#CC79A7",
+    "happy": "#E69F00",
+    "sad": "#0072B2",
+    "surprise": "#56B4E9",
+    "neutral": "#999999",
+}
 
 
 @dataclass
 class PhotoAnalysis:
-    image: np.ndarray            # H×W×3 RGB, EXIF-upright: the frame the boxes refer to
+    image: np.ndarray  # H×W×3 RGB, EXIF-upright: the frame the boxes refer to
     readings: list[FaceReading]  # left to right
-    checksum: str                # sha256 of the uploaded bytes
-    faces: np.ndarray            # (N, 48, 48) grey crops the model read
+    checksum: str  # sha256 of the uploaded bytes
+    faces: np.ndarray  # (N, 48, 48) grey crops the model read
 
     @property
     def has_faces(self) -> bool:
         return bool(self.readings)
 
 
-def analyse_photo(source: bytes | str | Path, predictor: EmotionPredictor,
-                  detector: FaceDetector | None = None) -> PhotoAnalysis:
+def analyse_photo(
+    source: bytes | str | Path, predictor: EmotionPredictor, detector: FaceDetector | None = None
+) -> PhotoAnalysis:
     """Read every face in a photo. Raises `vadcore.images.ImageError` (clear message) on bad input."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     image = load_image(data)
     detected = (detector or FaceDetector()).detect(image)
     crops = crop_faces(image, detected)
-    readings = predictor.predict(crops, boxes=[f.box for f in detected],
-                                 detection_scores=[f.score for f in detected]) if detected else []
+    readings = (
+        predictor.predict(crops, boxes=[f.box for f in detected], detection_scores=[f.score for f in detected])
+        if detected
+        else []
+    )
     return PhotoAnalysis(image, readings, image_checksum(data), crops)
 
 
@@ -53,8 +65,9 @@ def annotate(image: np.ndarray, readings: list[FaceReading], numbered: bool = Tr
         x, y, w, h = r.box
         colour = CLASS_COLOURS[r.label]
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
-        text = (f"{i}. " if numbered else "") + f"{r.label} {r.confidence:.0%}\n" \
-            f"V{r.valence:+.2f} A{r.arousal:+.2f} D{r.dominance:+.2f}"
+        text = (
+            f"{i}. " if numbered else ""
+        ) + f"{r.label} {r.confidence:.0%}\nV{r.valence:+.2f} A{r.arousal:+.2f} D{r.dominance:+.2f}"
         left, top, right, bottom = draw.multiline_textbbox((x, y + h + 2), text, font=font)
         if bottom > out.height:  # no room below the face: put the label above it
             top_y = max(0, y - (bottom - top) - 4)

@@ -1,4 +1,5 @@
 """Saving and loading checkpoints that say what they are and refuse to load into the wrong code."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,16 +17,23 @@ class CheckpointError(ValueError):
     """A file is not a VAD Lens checkpoint, or was made for different code."""
 
 
-def save_checkpoint(path: str | Path, model: VADNet, *, model_version: str, data_checksum: str,
-                    training: dict, half: bool = False) -> None:
+def save_checkpoint(
+    path: str | Path, model: VADNet, *, model_version: str, data_checksum: str, training: dict, half: bool = False
+) -> None:
     """Write the weights with their config, class order, VAD scale and the training data's checksum."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
-             for k, v in _unwrap(model).state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in _unwrap(model).state_dict().items()
+    }
     payload = {
-        "format": CHECKPOINT_FORMAT, "model_version": model_version,
+        "format": CHECKPOINT_FORMAT,
+        "model_version": model_version,
         "config": _unwrap(model).config.to_dict(),
-        "class_names": list(CLASS_NAMES), "vad_dims": list(VAD_DIMS), "vad_scale": [VAD_MIN, VAD_MAX],
-        "data_checksum": data_checksum, "training": training, "state_dict": state,
+        "class_names": list(CLASS_NAMES),
+        "vad_dims": list(VAD_DIMS),
+        "vad_scale": [VAD_MIN, VAD_MAX],
+        "data_checksum": data_checksum,
+        "training": training,
+        "state_dict": state,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,14 +61,15 @@ def read_checkpoint(path: str | Path) -> dict:
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise CheckpointError(f"{path.name} is not a VAD Lens checkpoint (no config/state_dict)")
     if payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path.name} has checkpoint format {payload.get('format')!r}; "
-                              f"this code reads format {CHECKPOINT_FORMAT}")
+        raise CheckpointError(
+            f"{path.name} has checkpoint format {payload.get('format')!r}; this code reads format {CHECKPOINT_FORMAT}"
+        )
     if list(payload.get("class_names", [])) != list(CLASS_NAMES):
-        raise CheckpointError(f"{path.name} was trained with classes {payload.get('class_names')}; "
-                              f"this code expects {list(CLASS_NAMES)}")
+        raise CheckpointError(
+            f"{path.name} was trained with classes {payload.get('class_names')}; this code expects {list(CLASS_NAMES)}"
+        )
     if list(payload.get("vad_scale", [])) != [VAD_MIN, VAD_MAX]:
-        raise CheckpointError(f"{path.name} uses VAD scale {payload.get('vad_scale')}; expected "
-                              f"{[VAD_MIN, VAD_MAX]}")
+        raise CheckpointError(f"{path.name} uses VAD scale {payload.get('vad_scale')}; expected {[VAD_MIN, VAD_MAX]}")
     return payload
 
 
@@ -79,8 +88,9 @@ def load_model(path: str | Path | None = None) -> tuple[VADNet, dict]:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise CheckpointError(f"{Path(path).name}: weights do not fit the model its config describes: "
-                              f"{str(e).splitlines()[0]}") from e
+        raise CheckpointError(
+            f"{Path(path).name}: weights do not fit the model its config describes: {str(e).splitlines()[0]}"
+        ) from e
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, meta

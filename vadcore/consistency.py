@@ -5,6 +5,7 @@ are kept here as data, selectable by name. The default, "equations", is the pape
 definition (eq. 5/9/13). A rule is one of ">0", ">=0", "<0", "<=0", "=0" (|x| ≤ tolerance) or None
 (free). Rules apply to values on any symmetric scale; the tolerance is on the model's −1…+1 scale.
 """
+
 from __future__ import annotations
 
 import torch
@@ -91,15 +92,24 @@ def violations(
     return out
 
 
-def paper_cost(labels: torch.Tensor, vad: torch.Tensor, rules: str = DEFAULT_RULES,
-               dims: tuple[int, ...] = (0, 1, 2), tolerance: float = NEUTRAL_TOLERANCE) -> torch.Tensor:
+def paper_cost(
+    labels: torch.Tensor,
+    vad: torch.Tensor,
+    rules: str = DEFAULT_RULES,
+    dims: tuple[int, ...] = (0, 1, 2),
+    tolerance: float = NEUTRAL_TOLERANCE,
+) -> torch.Tensor:
     """The paper's cost: mean over faces of the number of violated signs (no gradient, by design)."""
     return violations(labels, vad, rules, dims, tolerance).float().sum(1).mean()
 
 
-def consistency_violation_rate(labels: torch.Tensor, vad: torch.Tensor, rules: str = DEFAULT_RULES,
-                               dims: tuple[int, ...] = (0, 1, 2),
-                               tolerance: float = NEUTRAL_TOLERANCE) -> dict[str, float]:
+def consistency_violation_rate(
+    labels: torch.Tensor,
+    vad: torch.Tensor,
+    rules: str = DEFAULT_RULES,
+    dims: tuple[int, ...] = (0, 1, 2),
+    tolerance: float = NEUTRAL_TOLERANCE,
+) -> dict[str, float]:
     """Share of faces with at least one violated sign, and the share per dimension."""
     v = violations(labels, vad, rules, dims, tolerance)
     rates = {"any": v.any(1).float().mean().item()}

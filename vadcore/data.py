@@ -5,6 +5,7 @@ Every loader returns a `FaceTable`: 48×48 grey faces, FER2013 class ids, VAD ta
 Formats: the Kaggle FER2013 CSV (plain or .gz), FER+ vote counts, the paper authors' VAD CSV, and an
 image folder `<split>/<class>/*.{jpg,png}`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,7 @@ SPLITS = ("Training", "PublicTest", "PrivateTest")
 N_PIXELS = FACE_SIZE * FACE_SIZE
 # FER+ vote columns, in the file's own order, and the FER2013 class each maps to (contempt has none).
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
-FERPLUS_TO_CLASS = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0,
-                    "disgust": 1, "fear": 2}
+FERPLUS_TO_CLASS = {"neutral": 6, "happiness": 3, "surprise": 5, "sadness": 4, "anger": 0, "disgust": 1, "fear": 2}
 
 
 class DataFormatError(ValueError):
@@ -30,11 +30,11 @@ class DataFormatError(ValueError):
 
 @dataclass
 class FaceTable:
-    pixels: np.ndarray          # (N, 48, 48) uint8
-    labels: np.ndarray          # (N,) int64 FER2013 class ids
-    usage: np.ndarray           # (N,) split name per face
-    fer_index: np.ndarray       # (N,) row in the original fer2013.csv, −1 when unknown
-    vad: np.ndarray | None = None       # (N, 3) float32 on −1…+1, NaN where unknown
+    pixels: np.ndarray  # (N, 48, 48) uint8
+    labels: np.ndarray  # (N,) int64 FER2013 class ids
+    usage: np.ndarray  # (N,) split name per face
+    fer_index: np.ndarray  # (N,) row in the original fer2013.csv, −1 when unknown
+    vad: np.ndarray | None = None  # (N, 3) float32 on −1…+1, NaN where unknown
     vad_is_human: np.ndarray | None = None  # (N,) bool
 
     def __len__(self) -> int:
@@ -42,8 +42,14 @@ class FaceTable:
 
     def subset(self, mask: np.ndarray) -> FaceTable:
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
-        return FaceTable(self.pixels[mask], self.labels[mask], self.usage[mask], self.fer_index[mask],
-                         pick(self.vad), pick(self.vad_is_human))
+        return FaceTable(
+            self.pixels[mask],
+            self.labels[mask],
+            self.usage[mask],
+            self.fer_index[mask],
+            pick(self.vad),
+            pick(self.vad_is_human),
+        )
 
     def split(self, name: str) -> FaceTable:
         return self.subset(self.usage == name)
@@ -52,8 +58,9 @@ class FaceTable:
 def _require_columns(df: pd.DataFrame, needed: tuple[str, ...], path: Path) -> None:
     missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise DataFormatError(f"{path.name}: missing column(s) {', '.join(missing)}; "
-                              f"found {', '.join(map(str, df.columns))}")
+        raise DataFormatError(
+            f"{path.name}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}"
+        )
 
 
 def parse_pixels(strings: pd.Series, source: str) -> np.ndarray:
@@ -72,8 +79,9 @@ def parse_pixels(strings: pd.Series, source: str) -> np.ndarray:
 def _check_labels(labels: np.ndarray, source: str) -> np.ndarray:
     bad = (labels < 0) | (labels >= NUM_CLASSES)
     if bad.any():
-        raise DataFormatError(f"{source}: emotion must be 0…{NUM_CLASSES - 1}; row {int(np.argmax(bad))} "
-                              f"has {labels[bad][0]}")
+        raise DataFormatError(
+            f"{source}: emotion must be 0…{NUM_CLASSES - 1}; row {int(np.argmax(bad))} has {labels[bad][0]}"
+        )
     return labels.astype(np.int64)
 
 
@@ -123,12 +131,19 @@ def load_authors_vad_csv(path: str | Path, usage: str = "Training") -> FaceTable
     _require_columns(df, ("Valence", "Arousal", "Dominance", "emotion", "pixels"), path)
     vad = df[["Valence", "Arousal", "Dominance"]].apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
     if np.isnan(vad).any() or (np.abs(vad) > HUMAN_VAD_SCALE).any():
-        raise DataFormatError(f"{path.name}: Valence/Arousal/Dominance must be numbers in "
-                              f"−{HUMAN_VAD_SCALE:g}…+{HUMAN_VAD_SCALE:g}")
+        raise DataFormatError(
+            f"{path.name}: Valence/Arousal/Dominance must be numbers in −{HUMAN_VAD_SCALE:g}…+{HUMAN_VAD_SCALE:g}"
+        )
     labels = _check_labels(pd.to_numeric(df["emotion"], errors="coerce").fillna(-1).to_numpy(), path.name)
     n = len(df)
-    return FaceTable(parse_pixels(df["pixels"], path.name), labels, np.full(n, usage, dtype=object),
-                     np.full(n, -1, dtype=np.int64), vad / HUMAN_VAD_SCALE, np.ones(n, dtype=bool))
+    return FaceTable(
+        parse_pixels(df["pixels"], path.name),
+        labels,
+        np.full(n, usage, dtype=object),
+        np.full(n, -1, dtype=np.int64),
+        vad / HUMAN_VAD_SCALE,
+        np.ones(n, dtype=bool),
+    )
 
 
 def load_image_folder(root: str | Path) -> FaceTable:
@@ -152,8 +167,9 @@ def load_image_folder(root: str | Path) -> FaceTable:
     if not pixels:
         raise DataFormatError(f"{root}: no images found in <split>/<class>/ folders")
     n = len(labels)
-    return FaceTable(np.stack(pixels), np.array(labels, np.int64), np.array(usage, dtype=object),
-                     np.full(n, -1, dtype=np.int64))
+    return FaceTable(
+        np.stack(pixels), np.array(labels, np.int64), np.array(usage, dtype=object), np.full(n, -1, dtype=np.int64)
+    )
 
 
 def file_sha256(*paths: str | Path) -> str:

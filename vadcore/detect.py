@@ -3,6 +3,7 @@
 Detector: libfacedetection's CNN through the `yuface` wheel (weights compiled in, nothing downloaded).
 See docs/face_detection.md for the comparison with OpenCV's Haar cascade that chose it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -88,7 +89,7 @@ def crop_face(image: np.ndarray, box: tuple[int, int, int, int], size: int = CRO
     left = round(x + w / 2 - side / 2)
     top = round(y + h / 2 - side / 2)
     rows, cols = grey.shape
-    inside = grey[max(0, top):min(rows, top + side), max(0, left):min(cols, left + side)]
+    inside = grey[max(0, top) : min(rows, top + side), max(0, left) : min(cols, left + side)]
     if inside.size == 0:
         raise ValueError(f"box {box} lies outside the {cols}×{rows} image")
     padding = ((max(0, -top), max(0, top + side - rows)), (max(0, -left), max(0, left + side - cols)))

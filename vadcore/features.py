@@ -4,6 +4,7 @@ For each (subject, period): the number of observations; mean, spread (population
 deviation) and trend (least-squares slope per week) of valence, arousal and dominance; the share
 of readings of each class; and the share with negative valence.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

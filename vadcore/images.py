@@ -2,6 +2,7 @@
 
 Every refusal is an `ImageError` whose message a teacher can act on without knowing image formats.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -103,10 +104,7 @@ def _too_large_message(width: int | None = None, height: int | None = None, max_
 
 def _not_an_image_message(data: bytes) -> str:
     kind = "a PDF document" if data.startswith(b"%PDF") else "not a photo"
-    return (
-        f"This file is {kind}, so there are no faces to read. "
-        f"Please upload a photo ({', '.join(ACCEPTED_FORMATS)})."
-    )
+    return f"This file is {kind}, so there are no faces to read. Please upload a photo ({', '.join(ACCEPTED_FORMATS)})."
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

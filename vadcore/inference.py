@@ -1,4 +1,5 @@
 """Batched inference: face crops in, `FaceReading`s out. CPU or CUDA, picked automatically."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @torch.inference_mode()
-def predict_arrays(model: VADNet, faces: np.ndarray, *, use_ten_crop: bool = False, batch_size: int = 256,
-                   device: torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
+def predict_arrays(
+    model: VADNet,
+    faces: np.ndarray,
+    *,
+    use_ten_crop: bool = False,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(N, 48, 48) uint8 faces → class probabilities (N, 7) and V, A, D (N, 3) on −1…+1.
 
     Ten-crop averages the probabilities and the VAD values over the ten views.
@@ -35,7 +42,7 @@ def predict_arrays(model: VADNet, faces: np.ndarray, *, use_ten_crop: bool = Fal
     size = model.config.input_size
     probs, vads = [], []
     for i in range(0, len(faces), batch_size):
-        x = to_tensor(faces[i:i + batch_size]).to(device)
+        x = to_tensor(faces[i : i + batch_size]).to(device)
         views = ten_crop(x, size) if use_ten_crop else center_crop(x, size).unsqueeze(0)
         logits, vad = model(views.flatten(0, 1).contiguous(memory_format=torch.channels_last))
         p = logits.float().softmax(1).view(len(views), -1, logits.shape[1]).mean(0)
@@ -48,8 +55,12 @@ def predict_arrays(model: VADNet, faces: np.ndarray, *, use_ten_crop: bool = Fal
 
 def as_face_array(faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """Any face crops (grey or RGB, any size) → (N, 48, 48) uint8 grey."""
-    if isinstance(faces, np.ndarray) and faces.ndim == 3 and faces.shape[1:] == (FACE_SIZE, FACE_SIZE) \
-            and faces.dtype == np.uint8:
+    if (
+        isinstance(faces, np.ndarray)
+        and faces.ndim == 3
+        and faces.shape[1:] == (FACE_SIZE, FACE_SIZE)
+        and faces.dtype == np.uint8
+    ):
         return faces
     out = []
     for f in faces:
@@ -65,8 +76,13 @@ class EmotionPredictor:
     """Load a checkpoint once (default: the configured one); `predict` turns batches of face crops into
     readings."""
 
-    def __init__(self, checkpoint: str | Path | None = None, device: str = "auto",
-                 use_ten_crop: bool = True, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        use_ten_crop: bool = True,
+        batch_size: int = 64,
+    ) -> None:
         self.device = resolve_device(device)
         self.model, self.meta = load_model(checkpoint)
         self.model.to(self.device).to(memory_format=torch.channels_last)
@@ -78,25 +94,33 @@ class EmotionPredictor:
     def model_version(self) -> str:
         return self.meta["model_version"]
 
-    def predict(self, faces: Sequence[np.ndarray] | np.ndarray,
-                boxes: Sequence[tuple[int, int, int, int]] | None = None,
-                detection_scores: Sequence[float] | None = None) -> list[FaceReading]:
+    def predict(
+        self,
+        faces: Sequence[np.ndarray] | np.ndarray,
+        boxes: Sequence[tuple[int, int, int, int]] | None = None,
+        detection_scores: Sequence[float] | None = None,
+    ) -> list[FaceReading]:
         arr = as_face_array(faces)
-        probs, vad = predict_arrays(self.model, arr, use_ten_crop=self.use_ten_crop,
-                                    batch_size=self.batch_size, device=self.device)
+        probs, vad = predict_arrays(
+            self.model, arr, use_ten_crop=self.use_ten_crop, batch_size=self.batch_size, device=self.device
+        )
         labels = probs.argmax(1)
         bad = violations(torch.as_tensor(labels), torch.as_tensor(vad), self.rules).numpy()
         readings = []
         for i in range(len(arr)):
-            readings.append(FaceReading(
-                label=CLASS_NAMES[labels[i]],
-                probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs[i])},
-                valence=float(vad[i, 0]), arousal=float(vad[i, 1]), dominance=float(vad[i, 2]),
-                model_version=self.model_version,
-                consistency_violations=tuple(d for d, b in zip(VAD_DIMS, bad[i]) if b),
-                box=_pixel_box(boxes[i]) if boxes is not None else None,
-                detection_score=float(detection_scores[i]) if detection_scores is not None else None,
-            ))
+            readings.append(
+                FaceReading(
+                    label=CLASS_NAMES[labels[i]],
+                    probabilities={c: float(p) for c, p in zip(CLASS_NAMES, probs[i])},
+                    valence=float(vad[i, 0]),
+                    arousal=float(vad[i, 1]),
+                    dominance=float(vad[i, 2]),
+                    model_version=self.model_version,
+                    consistency_violations=tuple(d for d, b in zip(VAD_DIMS, bad[i]) if b),
+                    box=_pixel_box(boxes[i]) if boxes is not None else None,
+                    detection_score=float(detection_scores[i]) if detection_scores is not None else None,
+                )
+            )
         return readings
 
 

@@ -1,4 +1,5 @@
 """The multi-task loss: cross-entropy + MSE per regressed dimension + λ · consistency (eq. 1/6/10/14)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ class LossConfig:
     lam: float = 0.1
     rules: str = DEFAULT_RULES
     vad_weight: float = 1.0
-    ortho: float = 0.0          # orthogonal regularisation weight (0.5 in the authors' code)
+    ortho: float = 0.0  # orthogonal regularisation weight (0.5 in the authors' code)
     label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
@@ -44,9 +45,14 @@ def orthogonal_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
     return total
 
 
-def multitask_loss(logits: torch.Tensor, vad_pred: torch.Tensor, labels: torch.Tensor,
-                   vad_target: torch.Tensor, cfg: LossConfig,
-                   ortho_weights: list[torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+def multitask_loss(
+    logits: torch.Tensor,
+    vad_pred: torch.Tensor,
+    labels: torch.Tensor,
+    vad_target: torch.Tensor,
+    cfg: LossConfig,
+    ortho_weights: list[torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Returns the total and its parts (for logging). VAD targets that are NaN do not count."""
     parts: dict[str, torch.Tensor] = {"ce": F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)}
     total = parts["ce"]

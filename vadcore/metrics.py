@@ -5,6 +5,7 @@ model's −1…+1 scale: MSE, RMSE, Pearson r, Lin's CCC. The paper's "average l
 computed as its code does — the sum over batches of the batch-mean MSE, divided by the number of
 faces — on the authors' −2…+2 scale with batch 16, so figures can be set beside its Table 3.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,9 +26,12 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
     cm = confusion_matrix(labels, predicted)
     support = cm.sum(1)
     recall = np.divide(np.diag(cm), support, out=np.full(NUM_CLASSES, np.nan), where=support > 0)
-    return {"accuracy": float((labels == predicted).mean()), "n": int(len(labels)),
-            "recall": {c: float(r) for c, r in zip(CLASS_NAMES, recall)},
-            "confusion_matrix": cm.tolist()}
+    return {
+        "accuracy": float((labels == predicted).mean()),
+        "n": int(len(labels)),
+        "recall": {c: float(r) for c, r in zip(CLASS_NAMES, recall)},
+        "confusion_matrix": cm.tolist(),
+    }
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
@@ -48,8 +52,9 @@ def ccc(x: np.ndarray, y: np.ndarray) -> float:
 def paper_average_loss(pred: np.ndarray, target: np.ndarray, batch_size: int = PAPER_BATCH_SIZE) -> float:
     """Σ_batches mean((pred−target)²) ÷ N, on the authors' −2…+2 scale (inputs on −1…+1)."""
     p, t = pred * HUMAN_VAD_SCALE, target * HUMAN_VAD_SCALE
-    total = sum(float(((p[i:i + batch_size] - t[i:i + batch_size]) ** 2).mean())
-                for i in range(0, len(p), batch_size))
+    total = sum(
+        float(((p[i : i + batch_size] - t[i : i + batch_size]) ** 2).mean()) for i in range(0, len(p), batch_size)
+    )
     return total / len(p)
 
 
@@ -60,7 +65,12 @@ def regression_metrics(pred: np.ndarray, target: np.ndarray, dims: tuple[int, ..
         ok = ~np.isnan(target[:, d])
         p, t = pred[ok, d], target[ok, d]
         mse = float(((p - t) ** 2).mean()) if ok.any() else float("nan")
-        out[VAD_DIMS[d]] = {"n": int(ok.sum()), "mse": mse, "rmse": float(np.sqrt(mse)),
-                            "pearson": pearson(p, t), "ccc": ccc(p, t),
-                            "paper_average_loss": paper_average_loss(p, t) if ok.any() else float("nan")}
+        out[VAD_DIMS[d]] = {
+            "n": int(ok.sum()),
+            "mse": mse,
+            "rmse": float(np.sqrt(mse)),
+            "pearson": pearson(p, t),
+            "ccc": ccc(p, t),
+            "paper_average_loss": paper_average_loss(p, t) if ok.any() else float("nan"),
+        }
     return out

@@ -1,4 +1,5 @@
 """The multi-task network: one ResNet-18 backbone, a class head and a VAD head."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -25,7 +26,7 @@ class ModelConfig:
     stem: str = "paper"
     num_classes: int = NUM_CLASSES
     in_channels: int = 1
-    input_size: int = 44      # training crop; inference uses the centre crop or ten crops of 48
+    input_size: int = 44  # training crop; inference uses the centre crop or ten crops of 48
     face_size: int = FACE_SIZE
     vad_bounded: bool = False  # True: tanh bounds V, A, D; False: linear, clipped to −1…+1 at inference
 
@@ -44,8 +45,9 @@ class ModelConfig:
         unknown = set(d) - known
         missing = known - set(d)
         if unknown or missing:
-            raise ValueError(f"model config does not match this code: unknown keys {sorted(unknown)}, "
-                             f"missing keys {sorted(missing)}")
+            raise ValueError(
+                f"model config does not match this code: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
+            )
         return cls(**d)
 
 

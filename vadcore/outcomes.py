@@ -8,6 +8,7 @@
   that predicts the mean / the majority class, with permutation importance.
 - `save_predictor` / `load_predictor` keep a fitted model with its feature list and version.
 """
+
 from __future__ import annotations
 
 import csv
@@ -84,8 +85,14 @@ def read_outcomes_csv(
 
     def flag(mask: pd.Series, column: str, why: str) -> None:
         for idx in raw.index[mask]:
-            problems.append({"line": int(raw.at[idx, "line"]), "column": column,
-                             "value": raw.at[idx, column] if column in raw else "", "problem": why})
+            problems.append(
+                {
+                    "line": int(raw.at[idx, "line"]),
+                    "column": column,
+                    "value": raw.at[idx, column] if column in raw else "",
+                    "problem": why,
+                }
+            )
 
     flag(raw["n_cells"] != n_header, "n_cells", f"row does not have the header's {n_header} cells")
     code = raw["subject_code"].str.strip()
@@ -114,10 +121,15 @@ def read_outcomes_csv(
 
     problem_frame = pd.DataFrame(problems, columns=["line", "column", "value", "problem"])
     bad_lines = set(problem_frame["line"])
-    rows = pd.DataFrame({
-        "subject_code": code, "period": period, "grade": grade,
-        "at_risk": at_risk.astype(object), "line": raw["line"],
-    })
+    rows = pd.DataFrame(
+        {
+            "subject_code": code,
+            "period": period,
+            "grade": grade,
+            "at_risk": at_risk.astype(object),
+            "line": raw["line"],
+        }
+    )
     rows = rows[~rows["line"].isin(bad_lines)].reset_index(drop=True)
     return OutcomeImport(rows=rows, problems=problem_frame.sort_values(["line", "column"], ignore_index=True))
 
@@ -182,8 +194,9 @@ def training_table(features: pd.DataFrame, outcomes: pd.DataFrame, *, subject_co
     flags = {bool(v) for frame in (features, outcomes) if "is_simulated" in frame for v in frame["is_simulated"]}
     if len(flags) > 1:
         raise MixedDataError("simulated and real subjects cannot be used together")
-    table = features.reset_index().merge(outcomes.drop(columns="is_simulated", errors="ignore"),
-                                         on=[subject_col, "period"], how="inner")
+    table = features.reset_index().merge(
+        outcomes.drop(columns="is_simulated", errors="ignore"), on=[subject_col, "period"], how="inner"
+    )
     return table.sort_values([subject_col, "period"], ignore_index=True)
 
 
@@ -213,8 +226,9 @@ class GradePredictor(RegressorMixin, BaseEstimator):
         y = column_or_1d(np.asarray(y, dtype=float))
         if not np.all(np.isfinite(y)):
             raise ValueError("grades must be finite numbers")
-        self.pipeline_ = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                                       StandardScaler(), Ridge(alpha=self.alpha))
+        self.pipeline_ = make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(), Ridge(alpha=self.alpha)
+        )
         self.pipeline_.fit(Xf, y)
         self.feature_names_in_ = np.asarray(Xf.columns, dtype=object)
         self.n_features_in_ = len(Xf.columns)
@@ -234,8 +248,9 @@ class RiskPredictor(ClassifierMixin, BaseEstimator):
     rare flag a 0.5 threshold would almost never fire.
     """
 
-    def __init__(self, C: float = 0.3, calibration: str = "sigmoid", n_calibration_splits: int = 3,
-                 random_state: int | None = 0):
+    def __init__(
+        self, C: float = 0.3, calibration: str = "sigmoid", n_calibration_splits: int = 3, random_state: int | None = 0
+    ):
         self.C = C
         self.calibration = calibration
         self.n_calibration_splits = n_calibration_splits
@@ -247,9 +262,10 @@ class RiskPredictor(ClassifierMixin, BaseEstimator):
         if type_of_target(y) != "binary" or set(np.unique(y)) != {0, 1}:
             raise ValueError("at_risk must hold both 0 and 1")
         base = make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-            LogisticRegression(C=self.C, class_weight="balanced", max_iter=1000,
-                               random_state=self.random_state))
+            SimpleImputer(strategy="median", keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(C=self.C, class_weight="balanced", max_iter=1000, random_state=self.random_state),
+        )
         splitter = StratifiedGroupKFold(self.n_calibration_splits, shuffle=True, random_state=self.random_state)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         splits = list(splitter.split(Xf, y, groups))
@@ -311,9 +327,11 @@ class Evaluation:
         scores = ", ".join(f"{k} {m[k]:.3f} (baseline {b[k]:.3f})" for k in m)
         lo, hi = self.improvement_ci
         verdict = "beats" if self.beats_baseline else "does not beat"
-        return (f"{self.target}: {self.n_rows} rows, {self.n_subjects} subjects, {self.n_splits} grouped folds; "
-                f"{scores}; {self.primary_metric} improvement {self.improvement:+.3f} "
-                f"[95% {lo:+.3f}, {hi:+.3f}] → {verdict} the baseline")
+        return (
+            f"{self.target}: {self.n_rows} rows, {self.n_subjects} subjects, {self.n_splits} grouped folds; "
+            f"{scores}; {self.primary_metric} improvement {self.improvement:+.3f} "
+            f"[95% {lo:+.3f}, {hi:+.3f}] → {verdict} the baseline"
+        )
 
 
 def evaluate(
@@ -356,15 +374,22 @@ def evaluate(
         else:
             pred[test] = model.predict(Xf.iloc[test])
             base[test] = dummy.predict(Xf.iloc[test])
-        imp = permutation_importance(model, Xf.iloc[test], y[test], scoring=scoring,
-                                     n_repeats=n_repeats, random_state=random_state + k)
+        imp = permutation_importance(
+            model, Xf.iloc[test], y[test], scoring=scoring, n_repeats=n_repeats, random_state=random_state + k
+        )
         importances.append(imp.importances_mean)
 
     if is_risk:
-        metrics = {"roc_auc": roc_auc_score(y, pred), "balanced_accuracy": balanced_accuracy_score(y, hard),
-                   "brier": brier_score_loss(y, pred)}
-        baseline = {"roc_auc": roc_auc_score(y, base), "balanced_accuracy": balanced_accuracy_score(y, base > 0.5),
-                    "brier": brier_score_loss(y, base)}
+        metrics = {
+            "roc_auc": roc_auc_score(y, pred),
+            "balanced_accuracy": balanced_accuracy_score(y, hard),
+            "brier": brier_score_loss(y, pred),
+        }
+        baseline = {
+            "roc_auc": roc_auc_score(y, base),
+            "balanced_accuracy": balanced_accuracy_score(y, base > 0.5),
+            "brier": brier_score_loss(y, base),
+        }
         primary, gain = "roc_auc", lambda yt, p, b: _auc(yt, p) - _auc(yt, b)
     else:
         metrics = {"mae": mean_absolute_error(y, pred), "r2": r2_score(y, pred)}
@@ -375,7 +400,9 @@ def evaluate(
     importance = pd.DataFrame({"feature": Xf.columns, "importance": imp.mean(axis=0), "std": imp.std(axis=0)})
     return Evaluation(
         target="at_risk" if is_risk else "grade",
-        n_rows=len(y), n_subjects=len(np.unique(groups)), n_splits=n_splits,
+        n_rows=len(y),
+        n_subjects=len(np.unique(groups)),
+        n_splits=n_splits,
         primary_metric=primary,
         metrics={k: float(v) for k, v in metrics.items()},
         baseline={k: float(v) for k, v in baseline.items()},

@@ -1,4 +1,5 @@
 """What the engine reports for one face."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Names and scales shared by every part of VAD Lens."""
+
 from __future__ import annotations
 
 # FER2013 class ids, in this order everywhere (model outputs, tables, checkpoints).

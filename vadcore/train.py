@@ -3,6 +3,7 @@
 Driven by `scripts/train.py`; every flag has a working default. Checkpoints every epoch and resumes.
 Under `torchrun --nproc_per_node=K` it trains with DistributedDataParallel.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,15 +45,25 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train the VAD Lens multi-task model (class + V, A, D).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description="Train the VAD Lens multi-task model (class + V, A, D).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     d = p.add_argument_group("data")
     d.add_argument("--data", type=Path, default=get_settings().data_dir, help="folder with fer2013/ and vad_seed/")
-    d.add_argument("--vad-csv", type=Path, default=None,
-                   help="train on the authors' VAD CSV (index, emotionLabel, Valence, Arousal, Dominance, "
-                        "emotion, pixels) with its human labels, instead of FER2013 + derived targets")
-    d.add_argument("--image-folder", type=Path, default=None,
-                   help="train on <folder>/<split>/<class>/*.jpg (class targets; VAD from the class prior)")
+    d.add_argument(
+        "--vad-csv",
+        type=Path,
+        default=None,
+        help="train on the authors' VAD CSV (index, emotionLabel, Valence, Arousal, Dominance, "
+        "emotion, pixels) with its human labels, instead of FER2013 + derived targets",
+    )
+    d.add_argument(
+        "--image-folder",
+        type=Path,
+        default=None,
+        help="train on <folder>/<split>/<class>/*.jpg (class targets; VAD from the class prior)",
+    )
     d.add_argument("--train-split", default="Training")
     d.add_argument("--val-split", default="PublicTest", help="monitored each epoch; never trained on")
     m = p.add_argument_group("model and loss")
@@ -70,26 +81,41 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--lr", type=float, default=0.01, help="peak learning rate")
     o.add_argument("--momentum", type=float, default=0.9)
     o.add_argument("--weight-decay", type=float, default=5e-4)
-    o.add_argument("--schedule", choices=("step", "onecycle"), default="step",
-                   help="step: ÷10 every --step-iters iterations (the paper); onecycle: warm-up then cosine")
+    o.add_argument(
+        "--schedule",
+        choices=("step", "onecycle"),
+        default="step",
+        help="step: ÷10 every --step-iters iterations (the paper); onecycle: warm-up then cosine",
+    )
     o.add_argument("--step-iters", type=int, default=10_000)
-    o.add_argument("--clip-grad", type=float, default=0.0,
-                   help="clip the gradient norm to this (0: off); keeps very short warm-ups from diverging")
+    o.add_argument(
+        "--clip-grad",
+        type=float,
+        default=0.0,
+        help="clip the gradient norm to this (0: off); keeps very short warm-ups from diverging",
+    )
     o.add_argument("--rotation", type=float, default=10.0, help="max random rotation, degrees")
     o.add_argument("--no-scale-jitter", action="store_true", help="crops and flips only, as the paper")
     r = p.add_argument_group("run")
     r.add_argument("--out", type=Path, default=RUNS_DIR / "default")
     r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    r.add_argument("--stop-after", type=int, default=0,
-                   help="stop after this many epochs in this invocation (time-boxed sessions; --resume later)")
+    r.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop after this many epochs in this invocation (time-boxed sessions; --resume later)",
+    )
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     r.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     r.add_argument("--amp", action="store_true", help="bfloat16/float16 autocast on CUDA")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit-train", type=int, default=0, help="use only the first N training faces (0: all)")
     r.add_argument("--limit-val", type=int, default=0)
-    r.add_argument("--smoke", action="store_true",
-                   help="a size that finishes in under a minute on CPU: 512 faces, 1 epoch, torchvision stem")
+    r.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a size that finishes in under a minute on CPU: 512 faces, 1 epoch, torchvision stem",
+    )
     r.add_argument("--half", action="store_true", help="store the final weights in float16")
     return p
 
@@ -104,8 +130,7 @@ def _fer_cached(path: Path) -> FaceTable:
     table = load_fer2013(path)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, pixels=table.pixels, labels=table.labels, usage=table.usage.astype(str),
-             fer_index=table.fer_index)
+    np.savez(tmp, pixels=table.pixels, labels=table.labels, usage=table.usage.astype(str), fer_index=table.fer_index)
     tmp.replace(cache)
     return table
 
@@ -127,10 +152,12 @@ def load_fer_with_vad(data: Path, rules: str = DEFAULT_RULES) -> tuple[FaceTable
     human_train = human.subset(human_rows_in_split(human, fer, "Training"))
     prior = calibrate_prior(human_train)
     joined = attach_vad_targets(fer, votes, prior, [human_train])
-    info = {"data_checksum": file_sha256(fer_path, data / "fer2013" / "fer2013new.csv",
-                                         data / "vad_seed" / "train.csv"),
-            "vad_prior": prior.prototypes.round(4).tolist(), "vad_prior_sign_breaks": prior.sign_check(rules),
-            **joined}
+    info = {
+        "data_checksum": file_sha256(fer_path, data / "fer2013" / "fer2013new.csv", data / "vad_seed" / "train.csv"),
+        "vad_prior": prior.prototypes.round(4).tolist(),
+        "vad_prior_sign_breaks": prior.sign_check(rules),
+        **joined,
+    }
     return fer, info
 
 
@@ -139,8 +166,11 @@ def load_datasets(args: argparse.Namespace) -> tuple[FaceTable, FaceTable, dict]
         train = load_authors_vad_csv(args.vad_csv)
         info = {"data_checksum": file_sha256(args.vad_csv), "vad_source": "authors' human labels"}
         val_csv = args.vad_csv.with_name("public_test.csv")
-        val = load_authors_vad_csv(val_csv, "PublicTest") if val_csv.exists() and val_csv != args.vad_csv \
+        val = (
+            load_authors_vad_csv(val_csv, "PublicTest")
+            if val_csv.exists() and val_csv != args.vad_csv
             else train.subset(np.arange(len(train)) % 10 == 0)
+        )
         return train, val, info
     if args.image_folder is not None:
         table = load_image_folder(args.image_folder)
@@ -163,7 +193,8 @@ def evaluate_table(model, table: FaceTable, loss_cfg: LossConfig, device, use_te
             h = table.vad_is_human
             out["vad_human"] = regression_metrics(vad[h], table.vad[h], loss_cfg.dims)
     out["consistency_violation_rate"] = consistency_violation_rate(
-        torch.as_tensor(predicted), torch.as_tensor(vad), loss_cfg.rules, loss_cfg.dims)
+        torch.as_tensor(predicted), torch.as_tensor(vad), loss_cfg.rules, loss_cfg.dims
+    )
     return out
 
 
@@ -179,8 +210,9 @@ def _setup_distributed() -> tuple[int, int]:
 def make_scheduler(opt, args, steps_per_epoch: int):
     total = args.epochs * steps_per_epoch
     if args.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1),
-                                                   pct_start=0.15, div_factor=20, final_div_factor=200)
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=args.lr, total_steps=max(total, 1), pct_start=0.15, div_factor=20, final_div_factor=200
+        )
     return torch.optim.lr_scheduler.StepLR(opt, step_size=args.step_iters, gamma=0.1)
 
 
@@ -207,13 +239,24 @@ def train(args: argparse.Namespace) -> dict:
         raise ValueError(f"no training faces in split {args.train_split!r}")
 
     model_cfg = ModelConfig(stem=args.stem)
-    loss_cfg = LossConfig(mode=args.mode, consistency=args.consistency, lam=args.lam, rules=args.rules,
-                          vad_weight=args.vad_weight, ortho=args.ortho, label_smoothing=args.label_smoothing)
+    loss_cfg = LossConfig(
+        mode=args.mode,
+        consistency=args.consistency,
+        lam=args.lam,
+        rules=args.rules,
+        vad_weight=args.vad_weight,
+        ortho=args.ortho,
+        label_smoothing=args.label_smoothing,
+    )
     model = build_model(model_cfg).to(device).to(memory_format=torch.channels_last)
-    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if world > 1 else model
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                          weight_decay=args.weight_decay, nesterov=True)
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world > 1
+        else model
+    )
+    opt = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, nesterov=True
+    )
     per_rank = math.ceil(len(train_set) / world)
     steps_per_epoch = max(per_rank // args.batch_size, 1)
     sched = make_scheduler(opt, args, steps_per_epoch)
@@ -233,30 +276,42 @@ def train(args: argparse.Namespace) -> dict:
 
     pixels = torch.as_tensor(train_set.pixels)
     labels = torch.as_tensor(train_set.labels)
-    vad_t = torch.as_tensor(train_set.vad if train_set.vad is not None
-                            else np.full((len(train_set), 3), np.nan, np.float32)).float()
+    vad_t = torch.as_tensor(
+        train_set.vad if train_set.vad is not None else np.full((len(train_set), 3), np.nan, np.float32)
+    ).float()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp and device.type == "cuda")
     show = rank == 0
     stop_at = min(args.epochs, start_epoch + args.stop_after) if args.stop_after else args.epochs
     for epoch in range(start_epoch, stop_at):
         model.train()
         gen = torch.Generator().manual_seed(args.seed * 1000 + epoch)
-        order = torch.randperm(len(train_set), generator=gen)[rank::world][:steps_per_epoch * args.batch_size]
+        order = torch.randperm(len(train_set), generator=gen)[rank::world][: steps_per_epoch * args.batch_size]
         sums = {"total": 0.0, "ce": 0.0, "mse": 0.0, "consistency": 0.0}
         correct = seen = 0
         t0 = time.time()
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{args.epochs}", disable=not show,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=True)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{args.epochs}",
+            disable=not show,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            leave=True,
+        )
         for step in bar:
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-            x = augment(to_tensor(pixels[idx]), model_cfg.input_size, gen, args.rotation,
-                        (1.0, 1.0) if args.no_scale_jitter else (0.9, 1.1))
+            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
+            x = augment(
+                to_tensor(pixels[idx]),
+                model_cfg.input_size,
+                gen,
+                args.rotation,
+                (1.0, 1.0) if args.no_scale_jitter else (0.9, 1.1),
+            )
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             y, v = labels[idx].to(device), vad_t[idx].to(device)
             with autocast:
                 logits, vad = net(x)
-            parts = multitask_loss(logits.float(), vad.float(), y, v, loss_cfg,
-                                   model.orthogonal_weights() if loss_cfg.ortho else None)
+            parts = multitask_loss(
+                logits.float(), vad.float(), y, v, loss_cfg, model.orthogonal_weights() if loss_cfg.ortho else None
+            )
             opt.zero_grad(set_to_none=True)
             parts["total"].backward()
             if args.clip_grad:
@@ -268,10 +323,18 @@ def train(args: argparse.Namespace) -> dict:
                     sums[k] += parts[k].item()
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
-            bar.set_postfix(refresh=False, loss=f"{sums['total'] / (step + 1):.3f}", acc=f"{correct / seen:.3f}",
-                            lr=f"{sched.get_last_lr()[0]:.4f}")
-        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 1), "train_acc": correct / max(seen, 1),
-                  **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()}}
+            bar.set_postfix(
+                refresh=False,
+                loss=f"{sums['total'] / (step + 1):.3f}",
+                acc=f"{correct / seen:.3f}",
+                lr=f"{sched.get_last_lr()[0]:.4f}",
+            )
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(time.time() - t0, 1),
+            "train_acc": correct / max(seen, 1),
+            **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
+        }
         if show and len(val_set):
             model.eval()
             val = evaluate_table(model, val_set, loss_cfg, device)
@@ -281,27 +344,48 @@ def train(args: argparse.Namespace) -> dict:
         history.append(record)
         if show:
             logger.info("epoch %s", json.dumps(record))
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history},
-                       args.out / "last.tmp")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                },
+                args.out / "last.tmp",
+            )
             (args.out / "last.tmp").replace(last)
 
-    result = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-              "model_config": model_cfg.to_dict(), "loss_config": asdict(loss_cfg),
-              "data": {**data_info, "train_faces": len(train_set), "val_faces": len(val_set)},
-              "history": history}
+    result = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "model_config": model_cfg.to_dict(),
+        "loss_config": asdict(loss_cfg),
+        "data": {**data_info, "train_faces": len(train_set), "val_faces": len(val_set)},
+        "history": history,
+    }
     finished = len(history) >= args.epochs
     if show and finished:
         model.eval()
         if len(val_set):
             result["final_val"] = evaluate_table(model, val_set, loss_cfg, device)
         version = f"vadlens-r18-{args.stem}-{args.mode}-{args.consistency}-{time.strftime('%Y%m%d')}"
-        save_checkpoint(args.out / "model.pt", model, model_version=version,
-                        data_checksum=data_info["data_checksum"], half=args.half,
-                        training={"rules": args.rules, "mode": args.mode, "consistency": args.consistency,
-                                  "lambda": args.lam, "epochs": args.epochs, "stem": args.stem,
-                                  "vad_source": data_info.get("vad_source"),
-                                  "train_faces": len(train_set)})
+        save_checkpoint(
+            args.out / "model.pt",
+            model,
+            model_version=version,
+            data_checksum=data_info["data_checksum"],
+            half=args.half,
+            training={
+                "rules": args.rules,
+                "mode": args.mode,
+                "consistency": args.consistency,
+                "lambda": args.lam,
+                "epochs": args.epochs,
+                "stem": args.stem,
+                "vad_source": data_info.get("vad_source"),
+                "train_faces": len(train_set),
+            },
+        )
         (args.out / "metrics.json").write_text(json.dumps(result, indent=1))
         logger.info("wrote %s and %s", args.out / "model.pt", args.out / "metrics.json")
     elif show:

@@ -11,6 +11,7 @@ target is derived, never presented as annotation:
    A face without usable votes takes its FER2013 class prototype.
 4. A face with a human label takes that label (÷2 onto −1…+1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,21 +24,24 @@ from vadcore.data import FERPLUS_COLUMNS, FERPLUS_TO_CLASS, FaceTable, pixel_key
 from vadcore.taxonomy import CLASS_NAMES, NUM_CLASSES
 
 # Russell & Mehrabian (1977) PAD, as widely reproduced; rows in CLASS_NAMES order.
-RUSSELL_MEHRABIAN_PAD = np.array([
-    [-0.51, 0.59, 0.25],   # angry
-    [-0.60, 0.35, 0.11],   # disgust(ed)
-    [-0.64, 0.60, -0.43],  # fear(ful)
-    [0.81, 0.51, 0.46],    # happy
-    [-0.63, -0.27, -0.33],  # sad
-    [0.40, 0.67, -0.13],   # surprise(d)
-    [0.0, 0.0, 0.0],       # neutral: a convention, not a norm
-], dtype=np.float32)
+RUSSELL_MEHRABIAN_PAD = np.array(
+    [
+        [-0.51, 0.59, 0.25],  # angry
+        [-0.60, 0.35, 0.11],  # disgust(ed)
+        [-0.64, 0.60, -0.43],  # fear(ful)
+        [0.81, 0.51, 0.46],  # happy
+        [-0.63, -0.27, -0.33],  # sad
+        [0.40, 0.67, -0.13],  # surprise(d)
+        [0.0, 0.0, 0.0],  # neutral: a convention, not a norm
+    ],
+    dtype=np.float32,
+)
 SHRINKAGE_K = 10.0
 
 
 @dataclass
 class VADPrior:
-    prototypes: np.ndarray   # (7, 3) on −1…+1
+    prototypes: np.ndarray  # (7, 3) on −1…+1
     human_counts: np.ndarray  # (7,) human rows per class used in calibration
 
     def expected(self, class_probs: np.ndarray) -> np.ndarray:
@@ -46,8 +50,11 @@ class VADPrior:
     def sign_check(self, rules: str) -> list[str]:
         """Classes whose prototype breaks the rule set (an empty list means all signs agree)."""
         v = violations(torch.arange(NUM_CLASSES), torch.as_tensor(self.prototypes), rules)
-        return [f"{CLASS_NAMES[c]}: {', '.join(d for d, bad in zip('VAD', v[c]) if bad)}"
-                for c in range(NUM_CLASSES) if v[c].any()]
+        return [
+            f"{CLASS_NAMES[c]}: {', '.join(d for d, bad in zip('VAD', v[c]) if bad)}"
+            for c in range(NUM_CLASSES)
+            if v[c].any()
+        ]
 
 
 def calibrate_prior(human: FaceTable, k: float = SHRINKAGE_K) -> VADPrior:
@@ -79,8 +86,9 @@ def vote_distribution(votes: np.ndarray, fer_index: np.ndarray, labels: np.ndarr
     return probs
 
 
-def attach_vad_targets(fer: FaceTable, votes: np.ndarray, prior: VADPrior,
-                       human_tables: list[FaceTable]) -> dict[str, int]:
+def attach_vad_targets(
+    fer: FaceTable, votes: np.ndarray, prior: VADPrior, human_tables: list[FaceTable]
+) -> dict[str, int]:
     """Fill `fer.vad` and `fer.vad_is_human` in place; returns how many faces got human labels."""
     fer.vad = prior.expected(vote_distribution(votes, fer.fer_index, fer.labels)).astype(np.float32)
     fer.vad_is_human = np.zeros(len(fer), dtype=bool)

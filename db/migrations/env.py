@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection db.init_db hands over, else on DATABASE_URL."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -11,8 +12,12 @@ config = context.config
 
 def _run(connection) -> None:
     # render_as_batch: SQLite can only ALTER tables by copying them; batch mode does that.
-    context.configure(connection=connection, target_metadata=Base.metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
