@@ -8,7 +8,7 @@ from vadcore.checkpoint import CheckpointError, load_model, read_checkpoint, sav
 from vadcore.data import load_fer2013
 from vadcore.inference import EmotionPredictor, as_face_array, predict_arrays
 from vadcore.model import ModelConfig, build_model
-from vadcore.transforms import ten_crop, to_tensor
+from vadcore.transforms import center_crop, ten_crop, to_tensor
 
 from helpers import FER_SAMPLE
 
@@ -51,6 +51,23 @@ def test_ten_crop_is_the_mean_over_the_ten_views(checkpoint, faces):
     expected_p = torch.stack([o[0].softmax(1) for o in outs]).mean(0).numpy()
     expected_v = torch.stack([o[1] for o in outs]).mean(0).clamp(-1, 1).numpy()
     assert np.allclose(probs, expected_p, atol=1e-5) and np.allclose(vad, expected_v, atol=1e-5)
+
+
+def test_mirror_view_is_the_mean_of_the_centre_crop_and_its_mirror_image(checkpoint, faces):
+    model, _ = load_model(checkpoint)
+    probs, vad = predict_arrays(model, faces[:4], use_mirror=True)
+    centre = center_crop(to_tensor(faces[:4]), 44)
+    with torch.no_grad():
+        outs = [model(v) for v in (centre, centre.flip(-1))]
+    expected_p = torch.stack([o[0].softmax(1) for o in outs]).mean(0).numpy()
+    assert np.allclose(probs, expected_p, atol=1e-5)
+    single, _ = predict_arrays(model, faces[:4])
+    assert not np.allclose(probs, single, atol=1e-4)  # the mirror view does change the reading
+    predictor = EmotionPredictor(checkpoint, device="cpu")
+    by_name = predictor.predict(faces[:4], views="mirror")
+    assert [r.probabilities["happy"] for r in by_name] == pytest.approx(list(probs[:, 3]), abs=1e-5)
+    with pytest.raises(ValueError, match="views"):
+        predictor.predict(faces[:1], views="twenty_crop")
 
 
 def test_readings_are_well_formed(checkpoint, faces):

@@ -16,6 +16,8 @@ from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES, FACE_SIZE, VAD_DIMS, VAD_MAX, VAD_MIN
 from vadcore.transforms import center_crop, ten_crop, to_tensor
 
+VIEWS = ("single", "mirror", "ten_crop")
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -31,19 +33,27 @@ def predict_arrays(
     faces: np.ndarray,
     *,
     use_ten_crop: bool = False,
+    use_mirror: bool = False,
     batch_size: int = 256,
     device: torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, 48, 48) uint8 faces → class probabilities (N, 7) and V, A, D (N, 3) on −1…+1.
 
-    Ten-crop averages the probabilities and the VAD values over the ten views.
+    Ten-crop averages the probabilities and the VAD values over the ten views; `use_mirror` (without
+    ten-crop) over the centre crop and its mirror image, at a fifth of ten-crop's cost.
     """
     device = device or next(model.parameters()).device
     size = model.config.input_size
     probs, vads = [], []
     for i in range(0, len(faces), batch_size):
         x = to_tensor(faces[i : i + batch_size]).to(device)
-        views = ten_crop(x, size) if use_ten_crop else center_crop(x, size).unsqueeze(0)
+        if use_ten_crop:
+            views = ten_crop(x, size)
+        elif use_mirror:
+            centre = center_crop(x, size)
+            views = torch.stack([centre, centre.flip(-1)])
+        else:
+            views = center_crop(x, size).unsqueeze(0)
         logits, vad = model(views.flatten(0, 1).contiguous(memory_format=torch.channels_last))
         p = logits.float().softmax(1).view(len(views), -1, logits.shape[1]).mean(0)
         probs.append(p.cpu())
@@ -99,10 +109,22 @@ class EmotionPredictor:
         faces: Sequence[np.ndarray] | np.ndarray,
         boxes: Sequence[tuple[int, int, int, int]] | None = None,
         detection_scores: Sequence[float] | None = None,
+        *,
+        views: str | None = None,
     ) -> list[FaceReading]:
+        """Readings of face crops; `views` ("single", "mirror", "ten_crop") overrides the predictor's
+        default (ten-crop when it was built with `use_ten_crop`, else single)."""
+        views = views or ("ten_crop" if self.use_ten_crop else "single")
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}")
         arr = as_face_array(faces)
         probs, vad = predict_arrays(
-            self.model, arr, use_ten_crop=self.use_ten_crop, batch_size=self.batch_size, device=self.device
+            self.model,
+            arr,
+            use_ten_crop=views == "ten_crop",
+            use_mirror=views == "mirror",
+            batch_size=self.batch_size,
+            device=self.device,
         )
         labels = probs.argmax(1)
         bad = violations(torch.as_tensor(labels), torch.as_tensor(vad), self.rules).numpy()
