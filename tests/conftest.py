@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PHOTOS
+from helpers import PHOTOS, VIDEOS
 
 POSTGRES_URL = os.environ.get(
     "VADLENS_TEST_POSTGRES_URL", "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test"
@@ -23,6 +23,14 @@ def photos() -> Path:
     if not (PHOTOS / "obama_and_biden.jpg").is_file():
         pytest.skip(f"needs the sample photos in {PHOTOS} (../shared/data is absent; see VADLENS_DATA_DIR)")
     return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def videos() -> Path:
+    """The three real clips (../shared/data/videos); the test skips where they are absent."""
+    if not (VIDEOS / "WolfgangLanger_Pexels.mp4").is_file():
+        pytest.skip(f"needs the sample videos in {VIDEOS} (../shared/data is absent; see VADLENS_DATA_DIR)")
+    return VIDEOS
 
 
 @pytest.fixture(autouse=True, scope="session")

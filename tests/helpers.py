@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,6 +17,7 @@ VOTES_SAMPLE = FIXTURES / "ferplus_votes_sample.csv"
 AUTHORS_SAMPLE = FIXTURES / "vad_authors_sample.csv"
 SHARED_DATA = get_settings().data_dir  # VADLENS_DATA_DIR, else ../shared/data
 PHOTOS = SHARED_DATA / "photos"
+VIDEOS = SHARED_DATA / "videos"
 
 
 def sample_data_dir(root: Path) -> Path:
@@ -28,10 +30,18 @@ def sample_data_dir(root: Path) -> Path:
     return root
 
 
-def load_script(name: str) -> ModuleType:
-    """scripts/<name>.py as a module, so a test can call its `main(argv)` and read its exit code."""
+def load_script(name: str, *, after: tuple[str, ...] = ()) -> ModuleType:
+    """scripts/<name>.py as a module, so a test can call its functions or `main(argv)`.
+
+    The module is registered under its name (dataclasses need that). A script run from the shell imports
+    its sibling scripts by name (its folder is on the path); `after` loads those first, so that
+    `from make_group_photo import …` finds them here too.
+    """
+    for sibling in after:
+        load_script(sibling)
     spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
