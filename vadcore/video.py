@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +48,7 @@ DEFAULT_SAMPLE_FPS = 2.0
 READ_BATCH = 64
 THUMBNAIL_SIZE = 96
 SMOOTHING_METHODS = ("none", "ema")
+STAGES = ("decode", "detect", "track", "crop", "read")
 
 
 class VideoError(ValueError):
@@ -83,6 +86,8 @@ class VideoAnalysis:
     tracks: list[TrackSummary] = field(default_factory=list)
     smoothing: str = "none"  # how V/A/D were smoothed along each track ("none" or "ema(alpha=…)")
     stopped_early: str | None = None  # why reading stopped before the end, when it did
+    # Wall seconds per stage: decode (incl. sampling and RGB conversion), detect, track, crop, read.
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @property
     def has_faces(self) -> bool:
@@ -235,26 +240,37 @@ def analyse_video(
         best: dict[int, tuple[float, np.ndarray]] = {}  # track id → (detection score, thumbnail)
         pending: list[_SampledFrame] = []
         n_pending, last_time = 0, 0.0
+        clock = result.stage_seconds
+        frames = sampled_frames(container, sample_fps)
         try:
-            for time_s, rgb in sampled_frames(container, sample_fps):
+            while True:
+                with _timed(clock, "decode"):
+                    item = next(frames, None)
+                if item is None:
+                    break
+                time_s, rgb = item
                 last_time = time_s
-                detected = detector.detect(rgb)
-                track_ids = tracker.update([f.box for f in detected])
-                _keep_thumbnails(best, rgb, detected, track_ids)
-                pending.append(
-                    _SampledFrame(result.sampled_frames, time_s, track_ids, detected, crop_faces(rgb, detected))
-                )
+                with _timed(clock, "detect"):
+                    detected = detector.detect(rgb)
+                with _timed(clock, "track"):
+                    track_ids = tracker.update([f.box for f in detected])
+                with _timed(clock, "crop"):
+                    _keep_thumbnails(best, rgb, detected, track_ids)
+                    crops = crop_faces(rgb, detected)
+                pending.append(_SampledFrame(result.sampled_frames, time_s, track_ids, detected, crops))
                 n_pending += len(detected)
                 result.sampled_frames += 1
                 if n_pending >= READ_BATCH:
-                    result.faces.extend(_read(pending, predictor, views))
+                    with _timed(clock, "read"):
+                        result.faces.extend(_read(pending, predictor, views))
                     pending, n_pending = [], 0
                 if progress is not None and duration:
                     progress(min(time_s / duration, 1.0))
         except (av.error.FFmpegError, OSError) as exc:
             result.stopped_early = f"the video broke after {result.sampled_frames} sampled frames ({_reason(exc)})"
             logger.warning("%s: %s", result.name, result.stopped_early)
-        result.faces.extend(_read(pending, predictor, views))
+        with _timed(clock, "read"):
+            result.faces.extend(_read(pending, predictor, views))
         # FFmpeg ends a cut-off file quietly: compare how far decoding got with the duration it declares.
         if result.stopped_early is None and duration and last_time + 1.0 / sample_fps + 0.5 < duration:
             result.stopped_early = (
@@ -295,6 +311,15 @@ def _read(pending: list[_SampledFrame], predictor: EmotionPredictor, views: str)
     )
     slots = [(frame.index, frame.time_s, track_id) for frame in pending for track_id in frame.track_ids]
     return [VideoFace(index, time_s, track_id, r) for (index, time_s, track_id), r in zip(slots, readings)]
+
+
+@contextmanager
+def _timed(clock: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        clock[stage] += time.perf_counter() - started
 
 
 def _keep_thumbnails(
