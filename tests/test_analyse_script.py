@@ -1,0 +1,105 @@
+"""scripts/analyse.py on a folder of real photos, a real video, a damaged photo and a text file: rows for the
+good files, one clear line for each bad one, a summary, exit codes, CSV and Parquet, and --resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vadcore.media import ROW_COLUMNS
+from vadcore.settings import PROJECT_ROOT
+
+from helpers import load_script
+
+analyse = load_script("analyse")
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path, photos: Path, videos: Path) -> Path:
+    folder = tmp_path / "inbox"
+    (folder / "lesson").mkdir(parents=True)
+    shutil.copy(photos / "obama_and_biden.jpg", folder / "group.jpg")
+    shutil.copy(photos / "biden.jpg", folder / "portrait.jpg")
+    shutil.copy(videos / "single_face.mp4", folder / "lesson" / "clip.mp4")
+    (folder / "damaged.jpg").write_bytes((photos / "biden.jpg").read_bytes()[:3000])
+    (folder / "notes.txt").write_text("minutes of the meeting\n")
+    (folder / ".DS_Store").write_bytes(b"\0\1")  # hidden: skipped, not reported
+    return folder
+
+
+def test_a_mixed_folder_gives_rows_for_the_good_files_and_one_line_per_bad_one(mixed_folder: Path, tmp_path, capsys):
+    out = tmp_path / "out" / "readings.csv"
+    assert analyse.main([str(mixed_folder), "--out", str(out), "--no-progress"]) == analyse.EXIT_SOME_FAILED
+    lines = [line for line in capsys.readouterr().err.splitlines() if "not analysed" in line]
+    assert len(lines) == 2
+    assert any("damaged.jpg: not analysed: The photo is damaged" in line for line in lines)
+    assert any("notes.txt: not analysed: neither a photo nor a video" in line for line in lines)
+
+    table = pd.read_csv(out)
+    assert list(table.columns) == list(ROW_COLUMNS)
+    per_file = table.groupby(table["file"].map(lambda f: Path(f).name)).size().to_dict()
+    assert per_file == {"group.jpg": 3, "portrait.jpg": 1, "clip.mp4": 5}  # the clip: 5 sampled frames
+    clip = table[table["kind"] == "video"]
+    assert list(clip["time_s"]) == [0.0, 0.5, 1.0, 1.5, 2.0] and clip["track_id"].nunique() == 1
+    assert table[["valence", "arousal", "dominance"]].abs().le(1).all().all()
+    assert (
+        table[[f"p_{c}" for c in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")]]
+        .sum(axis=1)
+        .round(4)
+        .eq(1)
+        .all()
+    )
+
+    summary = json.loads(out.with_suffix(".json").read_text())
+    status = {Path(f["file"]).name: f["status"] for f in summary["files"]}
+    assert status == {
+        "clip.mp4": "analysed",
+        "damaged.jpg": "failed",
+        "group.jpg": "analysed",
+        "notes.txt": "failed",
+        "portrait.jpg": "analysed",
+    }
+    assert summary["rows"] == 9 and summary["analysed"] == 3 and summary["failed"] == 2
+
+
+def test_resume_skips_what_is_done_and_parquet_holds_the_same_rows(mixed_folder: Path, tmp_path):
+    csv_out, parquet_out = tmp_path / "a" / "readings.csv", tmp_path / "a" / "readings.parquet"
+    analyse.main([str(mixed_folder), "--out", str(csv_out), "--no-progress"])
+    parts = sorted((csv_out.parent / "readings.csv.parts").glob("*.parquet"))
+    stamps = [p.stat().st_mtime_ns for p in parts]
+    assert len(parts) == 3
+    analyse.main([str(mixed_folder), "--out", str(csv_out), "--no-progress", "--resume"])
+    assert [p.stat().st_mtime_ns for p in parts] == stamps  # nothing analysed again
+    assert json.loads(csv_out.with_suffix(".json").read_text())["skipped_as_done"] == 3
+
+    analyse.main([str(mixed_folder), "--out", str(parquet_out), "--no-progress"])
+    # keep_default_na=False: an empty text cell ("no violations") stays "" as in Parquet
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(parquet_out), pd.read_csv(csv_out, keep_default_na=False), check_dtype=False
+    )
+
+
+def test_nothing_to_analyse_and_bad_arguments_exit_with_2(tmp_path: Path, capsys):
+    assert analyse.main([str(tmp_path / "missing")]) == analyse.EXIT_USAGE
+    assert "no such file or folder" in capsys.readouterr().err
+    assert analyse.main([str(tmp_path), "--out", str(tmp_path / "x.xlsx")]) == analyse.EXIT_USAGE
+    assert "--out must end in .csv or .parquet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_rows(mixed_folder: Path, tmp_path: Path):
+    """Run from the shell as a user would (worker processes are spawned from the script itself)."""
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    assert analyse.main([str(mixed_folder), "--out", str(one), "--no-progress"]) == analyse.EXIT_SOME_FAILED
+    script = PROJECT_ROOT / "scripts" / "analyse.py"
+    command = [sys.executable, str(script), str(mixed_folder), "--out", str(two), "--no-progress", "--workers", "2"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert run.returncode == analyse.EXIT_SOME_FAILED, run.stderr
+    assert run.stderr.count("not analysed") == 2
+    pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(two))
