@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-from db.engine import database_url, make_engine
+from db.engine import database_url, make_engine, migration_connection
 
 ALEMBIC_INI = Path(__file__).resolve().parent / "alembic.ini"
 
@@ -21,7 +21,7 @@ def alembic_config() -> Config:
 def init_db(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (creates it in a fresh database)."""
     cfg = alembic_config()
-    with engine.begin() as connection:
+    with migration_connection(engine) as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 

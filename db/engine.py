@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,3 +66,37 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls everything back if it raises."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in one transaction for schema migrations; commits when the block ends.
+
+    On SQLite, foreign keys are off for the duration: Alembic's batch mode alters a table by copying it,
+    dropping the original and renaming the copy, and with foreign keys on, that drop would run the
+    ON DELETE CASCADE of every table referring to it (altering `captures` would delete every reading).
+    `PRAGMA foreign_key_check` must come back empty before the transaction commits.
+    """
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where SQLite ignores the pragma
+            _pragma(connection, "PRAGMA foreign_keys = OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration left rows with broken foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                _pragma(connection, "PRAGMA foreign_keys = ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    """Run a pragma on the DBAPI connection itself: no transaction is begun for it."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()

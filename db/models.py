@@ -31,7 +31,7 @@ from vadcore.taxonomy import CLASS_NAMES
 ROLES = ("admin", "teacher", "psychologist")
 GROUP_KINDS = ("class", "caseload")
 CONSENT_STATUSES = ("pending", "granted", "withdrawn")
-CAPTURE_SOURCES = ("upload", "camera", "simulated")
+CAPTURE_SOURCES = ("upload", "camera", "simulated", "video")
 # Which kind of group each non-admin role may be granted.
 KIND_FOR_ROLE = {"teacher": "class", "psychologist": "caseload"}
 
@@ -149,7 +149,10 @@ class Meeting(Base):
 
 
 class Capture(Base):
-    """One uploaded image: its checksum always, its bytes only if the group's policy says so."""
+    """One uploaded image or video: its checksum always, its bytes only if the group's policy says so.
+
+    For a video (source "video") the checksum is the video's and `image` is at most a PNG contact sheet of
+    its track thumbnails (the video itself is never stored); its readings carry their frame times."""
 
     __tablename__ = "captures"
     __table_args__ = (CheckConstraint(_in("source", CAPTURE_SOURCES), name="source"),)
@@ -159,12 +162,15 @@ class Capture(Base):
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(16))
     checksum: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the uploaded bytes
-    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    image: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # photo, or a video's contact sheet
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Reading(Base):
-    """One face of one capture: box, class probabilities, VAD, and the subject it was assigned to."""
+    """One face of one capture: box, class probabilities, VAD, and the subject it was assigned to.
+
+    A face read from a video also has its time in the video and the track (person) it belongs to; the
+    reading's moment is the capture's `captured_at` plus `frame_time_s`."""
 
     __tablename__ = "face_readings"
 
@@ -192,6 +198,8 @@ class Reading(Base):
     dominance: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str] = mapped_column(String(64))
     consistency_violations: Mapped[str] = mapped_column(String(64), default="")  # comma-separated
+    frame_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds from the video's start
+    track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the track within that video
 
 
 class Period(Base):

@@ -34,9 +34,13 @@ Sessions, captures, readings
     list_sessions(actor, group_id=None) -> list[SessionInfo]
     save_capture(actor, session_id, readings, assignments, checksum, source,
                  image_bytes=None, captured_at=None) -> CaptureResult
-    capture_image(actor, capture_id) -> bytes | None
+    save_video_session(actor, group_id, faces, assignments, checksum, context_note="",
+                       started_at=None, thumbnails_png=None) -> CaptureResult
+                       (a new session, its one "video" capture and every reading, track → subject)
+    capture_image(actor, capture_id) -> bytes | None   (a photo, or a video's contact sheet)
     readings_frame(actor, group_id=None, session_id=None, subject_id=None,
                    start=None, end=None) -> pandas.DataFrame
+                   (a video reading's captured_at is the capture's plus its frame_time_s)
     export_readings_csv(actor, **same filters) -> str
 Outcomes and prediction
     import_outcomes(actor, group_id, csv_source, grade_range=None, dry_run=False) -> ImportReport
@@ -52,11 +56,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pandas as pd
 from sqlalchemy import Engine, delete, func, select, text
@@ -98,9 +102,16 @@ from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv,
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
 
+if TYPE_CHECKING:  # the service reads only their fields; importing vadcore.video would load PyAV
+    from vadcore.video import VideoFace
+
 __all__ = ["Service", "PermissionDenied", "NotFound", "InvalidInput", "MixedDataError", "OutcomeCSVError"]
 
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The date filters of `readings_frame` select video readings by capture start and frame time; a video is
+# assumed to be shorter than this, so that the database can narrow the rows before the exact filter.
+MAX_VIDEO_SPAN = timedelta(hours=24)
 
 
 class Service:
@@ -457,7 +468,90 @@ class Service:
                 capture.id,
                 f"faces={len(rows)} assigned={sum(a is not None for a in assignments)} image_kept={keep}",
             )
-            return CaptureResult(capture.id, tuple(r.id for r in rows), keep)
+            return CaptureResult(capture.id, tuple(r.id for r in rows), keep, session_id)
+
+    def save_video_session(
+        self,
+        actor: UserInfo,
+        group_id: int,
+        faces: Sequence[VideoFace],
+        assignments: Mapping[int, int | None],
+        checksum: str,
+        *,
+        context_note: str = "",
+        started_at: datetime | None = None,
+        thumbnails_png: bytes | None = None,
+    ) -> CaptureResult:
+        """Store one analysed video atomically: a new session in the group, one capture (source "video",
+        `checksum` the SHA-256 hex of the video's bytes, `captured_at` = the session's start), and one reading
+        per face, numbered in the order given, with its frame time and track. `assignments` maps track ids
+        to a subject id or None (a track left out stays unassigned); a subject may take one track only.
+        `thumbnails_png`, a PNG contact sheet of the track thumbnails, is kept only when the group's policy
+        keeps images; nothing else of the video is stored. Audited as "save_video"."""
+        checksum = checksum.lower()
+        if not _CHECKSUM.match(checksum):
+            raise InvalidInput("checksum must be a SHA-256 hex digest")
+        if not faces:
+            raise InvalidInput("no face was read in this video, so there is nothing to save")
+        if thumbnails_png is not None and not thumbnails_png.startswith(_PNG_SIGNATURE):
+            raise InvalidInput("the contact sheet of track thumbnails must be a PNG")
+        for face in faces:
+            _check_reading(face.reading)
+            if not (math.isfinite(face.time_s) and face.time_s >= 0):
+                raise InvalidInput("frame times must be finite seconds from the start of the video")
+        track_ids = {face.track_id for face in faces}
+        strangers = sorted(set(assignments) - track_ids)
+        if strangers:
+            raise InvalidInput(f"track(s) {strangers} are not in this video")
+        assigned = {t: sid for t, sid in assignments.items() if sid is not None}
+        if len(set(assigned.values())) < len(assigned):
+            raise InvalidInput("one subject is assigned to two tracks; give each subject one track at most")
+
+        with self._unit(actor) as (s, me):
+            group = require_group(s, me, group_id)
+            if group.is_simulated:
+                raise InvalidInput("a simulated group takes simulated captures only, not videos")
+            for subject_id in set(assigned.values()):
+                self._check_assignable(s, subject_id, group)
+            start = _aware(started_at or utcnow())
+            meeting = Meeting(group_id=group_id, started_at=start, context_note=context_note, created_by=me.id)
+            s.add(meeting)
+            s.flush()
+            keep = group.keep_images and thumbnails_png is not None
+            capture = Capture(
+                session_id=meeting.id,
+                captured_at=start,
+                source="video",
+                checksum=checksum,
+                image=thumbnails_png if keep else None,
+                created_by=me.id,
+            )
+            s.add(capture)
+            s.flush()
+            rows = [
+                _reading_row(
+                    capture.id,
+                    i,
+                    face.reading,
+                    assigned.get(face.track_id),
+                    frame_time_s=float(face.time_s),
+                    track_id=int(face.track_id),
+                )
+                for i, face in enumerate(faces)
+            ]
+            s.add_all(rows)
+            s.flush()
+            self._audit(s, me, "create_session", "session", meeting.id)
+            self._audit(
+                s,
+                me,
+                "save_video",
+                "capture",
+                capture.id,
+                f"session={meeting.id} faces={len(rows)} tracks={len(track_ids)} assigned={len(assigned)} "
+                f"image_kept={keep}",
+            )
+            return CaptureResult(capture.id, tuple(r.id for r in rows), keep, meeting.id)
 
     def capture_image(self, actor: UserInfo, capture_id: int) -> bytes | None:
         """The kept photo of a capture, or None when the group's policy did not keep it. The one audited
@@ -530,6 +624,8 @@ class Service:
             Subject.code.label("subject_code"),
             Capture.captured_at,
             Reading.face_index,
+            Reading.frame_time_s,
+            Reading.track_id,
             Reading.label,
             *(getattr(Reading, c) for c in PROBABILITY_COLUMNS),
             Reading.valence,
@@ -555,13 +651,27 @@ class Service:
         for column, value in ((Group.id, group_id), (Meeting.id, session_id), (Reading.subject_id, subject_id)):
             if value is not None:
                 stmt = stmt.where(column == value)
+        # A video reading's moment is its capture's start plus its frame time: the database narrows by the
+        # capture's start (a video lasts less than MAX_VIDEO_SPAN), the exact test follows below.
         if start is not None:
-            stmt = stmt.where(Capture.captured_at >= _aware(start))
+            start = _aware(start)
+            stmt = stmt.where(
+                (Capture.captured_at >= start)
+                | (Reading.frame_time_s.is_not(None) & (Capture.captured_at >= start - MAX_VIDEO_SPAN))
+            )
         if end is not None:
-            stmt = stmt.where(Capture.captured_at < _aware(end))
+            end = _aware(end)
+            stmt = stmt.where(Capture.captured_at < end)
         frame = pd.DataFrame(s.execute(stmt).all(), columns=[c.key for c in columns])
-        frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
-        return frame
+        frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True) + pd.to_timedelta(
+            frame["frame_time_s"].astype(float).fillna(0.0), unit="s"
+        )
+        if start is not None:
+            frame = frame[frame["captured_at"] >= start]
+        if end is not None:
+            frame = frame[frame["captured_at"] < end]
+        # Stable: readings of one capture keep their order (a video's are in time order already).
+        return frame.sort_values(["captured_at", "reading_id"], kind="stable", ignore_index=True)
 
     # ---------------------------------------------------------------- outcomes and prediction
 
@@ -707,12 +817,21 @@ def _check_reading(r: FaceReading) -> None:
             raise InvalidInput(f"{dim} must lie in −1…+1")
 
 
-def _reading_row(capture_id: int, index: int, r: FaceReading, subject_id: int | None) -> Reading:
+def _reading_row(
+    capture_id: int,
+    index: int,
+    r: FaceReading,
+    subject_id: int | None,
+    frame_time_s: float | None = None,
+    track_id: int | None = None,
+) -> Reading:
     box = r.box or (None, None, None, None)
     return Reading(
         capture_id=capture_id,
         subject_id=subject_id,
         face_index=index,
+        frame_time_s=frame_time_s,
+        track_id=track_id,
         box_x=box[0],
         box_y=box[1],
         box_w=box[2],

@@ -55,7 +55,8 @@ class PeriodInfo:
 class CaptureResult:
     capture_id: int
     reading_ids: tuple[int, ...]
-    image_kept: bool
+    image_kept: bool  # the photo, or for a video its contact sheet of track thumbnails
+    session_id: int  # the session the capture went into
 
 
 @dataclass(frozen=True)

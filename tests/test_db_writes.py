@@ -267,3 +267,117 @@ def test_readings_are_filtered_by_date_and_exported_as_csv(service, admin, klass
     assert len(lines) == 4 and lines[0].startswith("reading_id,") and "2024-03-10T00:00:00Z" in lines[3]
     with pytest.raises(InvalidInput):
         service.readings_frame(admin, start=datetime(2024, 2, 1))  # naive time
+
+
+# ---------------------------------------------------------------- videos
+
+
+def video_faces(make_reading, tracks: dict[int, list[float]]):
+    """VideoFaces in time order: for each track id, a reading at each of its frame times."""
+    from vadcore.video import VideoFace
+
+    faces = [
+        (time_s, track_id, make_reading("happy" if track_id == 1 else "sad", valence=0.1 * track_id))
+        for track_id, times in tracks.items()
+        for time_s in times
+    ]
+    faces.sort(key=lambda f: (f[0], f[1]))
+    return [VideoFace(round(t * 2), t, track_id, reading) for t, track_id, reading in faces]
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (192, 110), (200, 180, 160)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_video_is_saved_as_a_new_session_with_frame_times_and_tracks(service, admin, klass, make_reading):
+    from datetime import datetime, timedelta
+
+    group, (s1, _), meeting = klass
+    faces = video_faces(make_reading, {1: [0.0, 0.5, 1.0, 1.5], 2: [0.5, 1.0]})
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    result = service.save_video_session(
+        admin, group.id, faces, {1: s1.id, 2: None}, CHECKSUM, context_note="reading circle", started_at=start
+    )
+    assert result.session_id != meeting.id and len(result.reading_ids) == 6 and not result.image_kept
+    new = {s.id: s for s in service.list_sessions(admin, group.id)}[result.session_id]
+    assert new.context_note == "reading circle" and new.started_at == start
+
+    frame = service.readings_frame(admin, session_id=result.session_id)
+    assert list(frame["face_index"]) == list(range(6))
+    assert list(frame["frame_time_s"]) == [0.0, 0.5, 0.5, 1.0, 1.0, 1.5]
+    assert list(frame["track_id"]) == [1, 1, 2, 1, 2, 1]
+    assert set(frame.loc[frame["track_id"] == 1, "subject_code"]) == {"S-01"}
+    assert frame.loc[frame["track_id"] == 2, "subject_id"].isna().all()
+    # A video reading's moment is the recording's start plus its frame time.
+    assert list(frame["captured_at"]) == [start + timedelta(seconds=t) for t in frame["frame_time_s"]]
+    with service.engine.connect() as conn:
+        stored = conn.execute(text(f"SELECT source, checksum FROM captures WHERE id = {result.capture_id}")).one()
+    assert tuple(stored) == ("video", CHECKSUM)
+
+    # Date filters act on that moment, to the second.
+    late = service.readings_frame(admin, start=start + timedelta(seconds=0.75), end=start + timedelta(seconds=1.25))
+    assert list(late["frame_time_s"]) == [1.0, 1.0]
+    # Photo readings keep no frame time; the CSV export carries both columns.
+    service.save_capture(admin, meeting.id, [make_reading()], [s1.id], CHECKSUM, "upload")
+    mixed = service.readings_frame(admin, subject_id=s1.id)
+    assert mixed["frame_time_s"].isna().sum() == 1 and mixed["track_id"].notna().sum() == 4
+    header = service.export_readings_csv(admin, session_id=result.session_id).splitlines()[0].split(",")
+    assert {"frame_time_s", "track_id"} <= set(header)
+    audit = service.audit_log(admin)
+    detail = audit.loc[audit["action"] == "save_video", "detail"].item()
+    assert f"session={result.session_id}" in detail and "faces=6 tracks=2 assigned=1" in detail
+
+
+def test_a_refused_video_leaves_nothing_written(service, admin, klass, make_reading):
+    from db.services import PermissionDenied
+
+    group, (s1, s2), _ = klass
+    pending = service.create_subject(admin, group.id, "S-03")
+    other = service.create_group(admin, "7b", "class")
+    stranger = service.create_subject(admin, other.id, "S-09", consent="granted")
+    simulated = service.create_group(admin, "[SIMULATED] demo", "class", is_simulated=True)
+    outsider = service.create_user(admin, "teacher2", "teacher-password-1", "teacher")
+    faces = video_faces(make_reading, {1: [0.0, 0.5], 2: [0.0, 0.5]})
+    before = counts(service.engine)
+    refused = [
+        (group.id, {1: s1.id, 2: pending.id}),  # no consent on record for one of the tracks
+        (group.id, {1: stranger.id}),  # a subject of another group
+        (group.id, {1: s1.id, 2: s1.id}),  # one subject on two tracks
+        (group.id, {3: s2.id}),  # a track the video does not have
+        (simulated.id, {}),  # real recordings stay out of simulated groups
+    ]
+    for group_id, assignments in refused:
+        with pytest.raises(InvalidInput):
+            service.save_video_session(admin, group_id, faces, assignments, CHECKSUM)
+    with pytest.raises(InvalidInput):
+        service.save_video_session(admin, group.id, faces, {}, "not-a-checksum")
+    with pytest.raises(InvalidInput):
+        service.save_video_session(admin, group.id, [], {}, CHECKSUM)
+    with pytest.raises(InvalidInput):  # a reading outside the VAD scale
+        service.save_video_session(
+            admin, group.id, video_faces(lambda *a, **kw: make_reading(valence=3.0), {1: [0.0]}), {}, CHECKSUM
+        )
+    with pytest.raises(PermissionDenied):
+        service.save_video_session(outsider, group.id, faces, {}, CHECKSUM)
+    assert counts(service.engine) == before
+
+
+def test_a_videos_contact_sheet_is_kept_only_where_the_group_keeps_photos(service, admin, klass, make_reading):
+    faces = video_faces(make_reading, {1: [0.0, 0.5]})
+    sheet = png_bytes()
+    plain = service.save_video_session(admin, klass[0].id, faces, {}, CHECKSUM, thumbnails_png=sheet)
+    assert not plain.image_kept and service.capture_image(admin, plain.capture_id) is None
+
+    studio = service.create_group(admin, "Studio", "class", keep_images=True)
+    kept = service.save_video_session(admin, studio.id, faces, {}, CHECKSUM, thumbnails_png=sheet)
+    assert kept.image_kept and service.capture_image(admin, kept.capture_id) == sheet
+    bare = service.save_video_session(admin, studio.id, faces, {}, CHECKSUM)
+    assert not bare.image_kept and service.capture_image(admin, bare.capture_id) is None
+    with pytest.raises(InvalidInput):  # only a PNG contact sheet, never the video's own bytes
+        service.save_video_session(admin, studio.id, faces, {}, CHECKSUM, thumbnails_png=b"\x00\x00\x00 ftypisom")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from db.engine import make_engine
+from db.engine import make_engine, migration_connection
 from db.models import Base
 
 config = context.config
@@ -29,6 +29,6 @@ if connection is not None:
     _run(connection)
 else:
     engine = make_engine()
-    with engine.connect() as conn:
+    with migration_connection(engine) as conn:
         _run(conn)
     engine.dispose()
