@@ -19,6 +19,7 @@ PAGES = {
     "analyse": st.Page(
         "pages/analyse.py", title="Analyse photos", icon=":material/photo_camera:", url_path="analyse-photos"
     ),
+    "video": st.Page("pages/video.py", title="Analyse a video", icon=":material/videocam:", url_path="analyse-video"),
     "explorer": st.Page(
         "pages/explorer.py", title="Session explorer", icon=":material/scatter_plot:", url_path="session-explorer"
     ),
@@ -35,7 +36,7 @@ PAGES = {
     "account": st.Page("pages/account.py", title="My account", icon=":material/person:", url_path="my-account"),
 }
 SECTIONS = {
-    "Readings": ("analyse", "explorer", "timelines"),
+    "Readings": ("analyse", "video", "explorer", "timelines"),
     "People and outcomes": ("subjects", "outcomes"),
     "Settings": ("admin", "account"),
 }

@@ -1,10 +1,12 @@
-"""Timelines: one subject's V, A and D per session, with spread bands, class mix and rule marks."""
+"""Timelines: one subject's V, A and D per session, with spread bands, class mix and rule marks; and, for
+sessions recorded on video, their V, A and D along the video."""
 
 import pandas as pd
 import streamlit as st
 
 import ui
 from ui import figures
+from ui import video as videos
 from vadcore.taxonomy import VAD_DIMS
 
 user = ui.require_user("admin", "psychologist")
@@ -92,3 +94,26 @@ with st.expander("Sessions and notes"):
     table = per_session[["started_at", "session_id", "n", f"{dim}_mean", "note"]].copy()
     table["rule fires"] = fires.map({True: "yes", False: ""})
     st.dataframe(table, hide_index=True, width="stretch")
+
+# ---------------------------------------------------------------- within one video session
+in_videos = videos.video_sessions(frame)
+if in_videos:
+    st.subheader("Within a video session")
+    by_id = {s.id: s for s in group_sessions}
+    video_session = st.selectbox(
+        "Video session",
+        in_videos,
+        index=len(in_videos) - 1,  # the newest
+        key="timeline_video_session",
+        format_func=lambda i: ui.session_label(by_id[i]) if i in by_id else f"#{i}",
+    )
+    curve = videos.session_curve(frame, video_session)
+    st.plotly_chart(
+        figures.vad_over_video(curve, title=f"Session #{video_session}: V, A and D over the video"),
+        key="timeline_video",
+        width="stretch",
+    )
+    st.caption(
+        f"{len(curve)} readings of this subject in the video, one per sampled frame ({videos.SAMPLE_FPS:g} "
+        "frames/s, a single crop and its mirror image); time runs from the start of the recording."
+    )

@@ -165,7 +165,14 @@ def test_login_refuses_a_wrong_password_and_logs_out(pilot):
 
 def test_navigation_shows_only_what_the_role_may_open(pilot):
     teacher = login("teacher")
-    for page in ("pages/analyse.py", "pages/explorer.py", "pages/subjects.py", "pages/outcomes.py", "pages/account.py"):
+    for page in (
+        "pages/analyse.py",
+        "pages/video.py",
+        "pages/explorer.py",
+        "pages/subjects.py",
+        "pages/outcomes.py",
+        "pages/account.py",
+    ):
         teacher.switch_page(page).run()
         assert not teacher.exception and not teacher.error, page
     for page in ("pages/admin.py", "pages/timelines.py"):
@@ -331,6 +338,112 @@ def test_camera_photo_is_analysed_and_saved_as_a_camera_capture(pilot, photos):
     at.button(key="save").click().run()
     assert "Saved to session" in texts(at.success)
     assert len(pilot["svc"].readings_frame(pilot["teacher"])) == 1
+
+
+# ---------------------------------------------------------------- a video → tracks → session → timeline
+
+
+@needs_model
+def test_a_video_is_tracked_assigned_saved_and_drawn_in_the_timeline(pilot, videos):
+    from vadcore.images import image_checksum
+
+    at = login("teacher")
+    at.switch_page("pages/video.py").run()
+    assert at.title[0].value == "Analyse a video" and not at.exception
+    assert at.selectbox(key="video_group").options == ["Class 4B (class)"]
+    at.text_input(key="video_note_0").input("reading circle")
+    clip = (videos / "WolfgangLanger_Pexels.mp4").read_bytes()
+    at.file_uploader(key="video_upload_0").set_value(("WolfgangLanger_Pexels.mp4", clip, "video/mp4")).run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert at.get("progress"), "the progress bar the analysis fed"
+    assert "40 faces read in 40 sampled frames" in texts(at.markdown)
+    assert "single crop of each face and its mirror image" in texts(at.caption)
+    assert "not smoothed" in texts(at.caption)
+
+    # One woman, one track: her thumbnail, her times, and V/A/D over the video on the VAD scale.
+    assert len(at.image) == 1
+    assert "40 faces read" in texts(at.text)
+    (curve,) = plotly_specs(at)
+    assert [len(values(t["x"])) for t in curve["data"]] == [40, 40, 40]
+    assert curve["layout"]["xaxis3"]["title"]["text"] == "Video time (s)"
+    for axis, title in (("yaxis", "Valence"), ("yaxis2", "Arousal"), ("yaxis3", "Dominance")):
+        assert curve["layout"][axis]["title"]["text"] == f"{title} (−1 … +1)"
+        assert curve["layout"][axis]["range"] == [-1.05, 1.05]
+
+    # Only subjects with consent are offered (S-03 is pending); the track goes to S-01.
+    picker = at.selectbox(key=f"video_subject_{pilot['class'].id}_{image_checksum(clip)[:16]}_1")
+    assert picker.options == ["anonymous", "S-01", "S-02"]
+    picker.select("S-01").run()
+    at.button(key="video_save").click().run()
+    assert not at.exception, at.exception
+    saved = texts(at.success)
+    assert "Saved 40 readings of 1 track(s), 1 assigned, as session #" in saved
+
+    svc, admin = pilot["svc"], pilot["admin"]
+    frame = svc.readings_frame(admin, group_id=pilot["class"].id)
+    assert len(frame) == 40 and frame["session_id"].nunique() == 1
+    session_id = int(frame["session_id"].iloc[0])
+    assert f"session #{session_id}" in saved
+    assert frame["frame_time_s"].notna().all() and frame["frame_time_s"].is_monotonic_increasing
+    assert frame["frame_time_s"].iloc[0] == 0.0 and 19.0 < frame["frame_time_s"].iloc[-1] < 19.7
+    assert frame["track_id"].nunique() == 1 and set(frame["subject_code"]) == {"S-01"}
+    assert {s.id: s.context_note for s in svc.list_sessions(admin)}[session_id] == "reading circle"
+    assert svc.capture_image(admin, int(frame["capture_id"].iloc[0])) is None  # the class keeps no photos
+    assert at.file_uploader(key="video_upload_1").value is None  # emptied for the next video
+    assert at.text_input(key="video_note_1").value == ""
+
+    # Timelines: S-01's session among the others, and her V/A/D along the video.
+    at = login("admin")
+    at.switch_page("pages/timelines.py").run()
+    at.selectbox(key="timeline_group").select_index(
+        at.selectbox(key="timeline_group").options.index("Class 4B (class)")
+    ).run()
+    at.selectbox(key="timeline_subject").select(pilot["subjects"]["S-01"].id).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="timeline_video_session").options == [ui_session_label(svc, admin, session_id)]
+    within = plotly_specs(at)[-1]
+    assert within["layout"]["xaxis3"]["title"]["text"] == "Video time (s)"
+    assert [len(values(t["x"])) for t in within["data"]] == [40, 40, 40]
+    assert np.allclose(values(within["data"][0]["y"]), frame["valence"])
+
+
+def ui_session_label(svc, admin, session_id: int) -> str:
+    import ui
+
+    return ui.session_label({s.id: s for s in svc.list_sessions(admin)}[session_id])
+
+
+def test_a_videos_contact_sheet_numbers_each_tracks_thumbnail():
+    from ui.video import SHEET_COLUMNS, contact_sheet_png
+    from vadcore.video import TrackSummary
+
+    tracks = [
+        TrackSummary(k, 0.0, 1.0, 3, np.full((96, 96, 3), 20 * k, dtype=np.uint8)) for k in range(1, SHEET_COLUMNS + 3)
+    ]
+    sheet = Image.open(io.BytesIO(contact_sheet_png(tracks)))
+    assert sheet.format == "PNG" and sheet.size == (SHEET_COLUMNS * 96, 2 * (96 + 14))
+    assert sheet.getpixel((10, 10)) == (20, 20, 20) and sheet.getpixel((96 + 10, 96 + 14 + 10)) == (200, 200, 200)
+    assert contact_sheet_png([]) is None
+
+
+@needs_model
+def test_a_video_without_faces_or_not_a_video_gets_a_plain_message_and_no_save(pilot, videos):
+    at = login("teacher")
+    at.switch_page("pages/video.py").run()
+    at.file_uploader(key="video_upload_0").set_value(("minutes.mp4", b"minutes of the meeting\n" * 40, "video/mp4"))
+    at.run()
+    assert not at.exception, at.exception
+    assert "This video could not be analysed: not a readable video" in texts(at.error)
+    assert all(b.key != "video_save" for b in at.button)
+
+    empty = (videos / "no_face.mp4").read_bytes()
+    at.file_uploader(key="video_upload_0").set_value(("no_face.mp4", empty, "video/mp4")).run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    assert "No face was found in this video" in texts(at.info)
+    assert all(b.key != "video_save" for b in at.button)
+    assert pilot["svc"].readings_frame(pilot["admin"]).empty
 
 
 # ---------------------------------------------------------------- subjects, outcomes, admin

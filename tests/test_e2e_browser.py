@@ -2,8 +2,10 @@
 /usr/bin/chromium through the playwright package; nothing is installed or downloaded here).
 
 Log in, upload a real photo with several faces, see the boxes, save, and find the readings in
-the 3D view; a screenshot of every page goes to screenshots/ (git-ignored) for review.
-Skips, with the reason, where chromium, playwright, the sample photos or the model are absent.
+the 3D view; then upload a real video, watch it being read, assign its one person to S-01, save it as a
+session, and find her V/A/D along the video on the Timelines page. A screenshot of every page goes to
+screenshots/ (git-ignored) for review.
+Skips, with the reason, where chromium, playwright, the sample photos or videos, or the model are absent.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import pytest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS
+from helpers import PHOTOS, VIDEOS
 
 REPO = PROJECT_ROOT
 PHOTO = PHOTOS / "obama_and_biden.jpg"
+VIDEO = VIDEOS / "WolfgangLanger_Pexels.mp4"
 CHECKPOINT = SHIPPED_CHECKPOINT
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -216,3 +219,51 @@ def _drive(page, server) -> None:
         page.get_by_role("link", name=link).first.click()
         page.get_by_role("heading", name=heading).first.wait_for()
         _shot(page, name)
+
+    # ------------------------------------------------------------ a video, read and saved as a session
+    if not VIDEO.exists():
+        pytest.skip(f"the photo flow passed; the sample video {VIDEO} is absent")
+    _open(page, "Analyse a video")
+    note = page.get_by_label("Note for the new session (optional)")
+    note.fill("e2e: reading circle")
+    note.press("Enter")  # a text input applies its value on Enter (or when it loses focus)
+    _settle(page)
+    page.locator("input[type=file]").first.set_input_files(str(VIDEO))
+    page.locator("[data-testid='stProgress']").first.wait_for()  # fed by the analysis as it reads
+    page.get_by_text(re.compile(r"^40 faces read in 40 sampled frames")).wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()  # the track's V/A/D over the video
+    times = page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        return [gd._fullData.length, gd._fullData[0].x.length, gd._fullLayout.xaxis3.title.text];
+    }""")
+    assert times == [3, 40, "Video time (s)"], times
+    _shot(page, "11_analyse_video")
+
+    # The one track goes to S-01: the track's Subject box is a combobox; the arrow key opens its list.
+    subject_box = page.get_by_role("combobox", name="Subject")
+    subject_box.click()
+    subject_box.press("ArrowDown")
+    page.get_by_role("option", name="S-01").click()
+    _settle(page)
+    assert page.get_by_role("combobox", name="Subject").input_value() == "S-01"
+    page.get_by_role("button", name="Save 40 readings as a new session").click()
+    page.get_by_text(re.compile(r"^Saved 40 readings of 1 track\(s\), 1 assigned, as session #\d+")).wait_for()
+    video = server["svc"].readings_frame(server["admin"], subject_id=subject.id).dropna(subset=["frame_time_s"])
+    assert len(video) == 40 and video["track_id"].nunique() == 1 and video["session_id"].nunique() == 1
+    notes = {s.id: s.context_note for s in server["svc"].list_sessions(server["admin"])}
+    assert notes[int(video["session_id"].iloc[0])] == "e2e: reading circle"
+    _shot(page, "11b_video_saved")
+
+    # Timelines: S-01 (the only subject) has the video session, with her V/A/D along the video.
+    _open(page, "Timelines")
+    page.get_by_role("heading", name="Within a video session").wait_for()
+    page.get_by_text(re.compile(r"^40 readings of this subject in the video")).wait_for()
+    _settle(page)
+    within = page.evaluate("""() => {
+        const plots = [...document.querySelectorAll('.js-plotly-plot')];
+        const gd = plots[plots.length - 1];
+        return [gd._fullData[0].x.length, gd._fullLayout.xaxis3.title.text];
+    }""")
+    assert within == [40, "Video time (s)"], within
+    page.get_by_role("heading", name="Within a video session").scroll_into_view_if_needed()
+    _shot(page, "12_timelines_video")

@@ -25,9 +25,9 @@ USER_KEY = "user"
 
 # Which pages each role may open (the service layer enforces access again on every call).
 ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("analyse", "explorer", "timelines", "subjects", "outcomes", "admin", "account"),
-    "teacher": ("analyse", "explorer", "subjects", "outcomes", "account"),
-    "psychologist": ("analyse", "explorer", "timelines", "subjects", "outcomes", "account"),
+    "admin": ("analyse", "video", "explorer", "timelines", "subjects", "outcomes", "admin", "account"),
+    "teacher": ("analyse", "video", "explorer", "subjects", "outcomes", "account"),
+    "psychologist": ("analyse", "video", "explorer", "timelines", "subjects", "outcomes", "account"),
 }
 
 # Errors whose message is written for the person using the app.

@@ -8,11 +8,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vadcore.analysis import CLASS_COLOURS
-from vadcore.taxonomy import CLASS_NAMES, VAD_MAX, VAD_MIN
+from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD
 
 AXIS_RANGE = [VAD_MIN - 0.05, VAD_MAX + 0.05]
 AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)", "dominance": "Dominance (−1 … +1)"}
+DIM_COLOURS = {"valence": "#0072B2", "arousal": "#D55E00", "dominance": "#009E73"}
 PROTOTYPE_NAME = "class prototypes (R&M 1977 PAD)"
 # The anchors drawn in V–A–D space. Checkpoints do not carry the calibrated prior they were trained on,
 # so the figures show the published Russell & Mehrabian prototypes and say so in the legend.
@@ -25,18 +26,28 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     when = pd.to_datetime(frame["captured_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
     conf = frame.apply(lambda r: r[f"p_{r['label']}"], axis=1) if len(frame) else pd.Series(dtype=float)
     return [
-        f"<b>{s}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, face {fi}<br>V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
-        for s, t, lab, c, sid, fi, v, a, d in zip(
+        f"<b>{s}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, {where}<br>V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
+        for s, t, lab, c, sid, where, v, a, d in zip(
             subject,
             when,
             frame["label"],
             conf,
             frame["session_id"],
-            frame["face_index"].astype(int) + 1,
+            _where(frame),
             frame["valence"],
             frame["arousal"],
             frame["dominance"],
         )
+    ]
+
+
+def _where(frame: pd.DataFrame) -> list[str]:
+    """Where a reading is from: 'face 3' of a photo, or 'video 12.5 s, track 2'."""
+    times = frame["frame_time_s"] if "frame_time_s" in frame else pd.Series(np.nan, index=frame.index)
+    tracks = frame["track_id"] if "track_id" in frame else pd.Series(np.nan, index=frame.index)
+    return [
+        f"face {int(fi) + 1}" if pd.isna(t) else f"video {float(t):.1f} s, track {int(k)}"
+        for fi, t, k in zip(frame["face_index"], times, tracks)
     ]
 
 
@@ -192,7 +203,6 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
     """
     dims = ["valence", "arousal", "dominance"]
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05)
-    colours = {"valence": "#0072B2", "arousal": "#D55E00", "dominance": "#009E73"}
     for row, dim in enumerate(dims, 1):
         mean, sd = per_session[f"{dim}_mean"], per_session[f"{dim}_std"].fillna(0)
         upper, lower = (mean + sd).clip(upper=VAD_MAX), (mean - sd).clip(lower=VAD_MIN)
@@ -202,7 +212,7 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
                 x=pd.concat([t, t[::-1]]),
                 y=pd.concat([upper, lower[::-1]]),
                 fill="toself",
-                fillcolor=colours[dim],
+                fillcolor=DIM_COLOURS[dim],
                 opacity=0.18,
                 line=dict(width=0),
                 hoverinfo="skip",
@@ -219,7 +229,7 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
                 y=mean,
                 mode="lines+markers",
                 name=dim,
-                line=dict(color=colours[dim]),
+                line=dict(color=DIM_COLOURS[dim]),
                 customdata=np.c_[per_session["session_id"], sd, per_session["n"], per_session["note"]],
                 hovertemplate=(
                     f"{dim} %{{y:+.2f}} ± %{{customdata[1]:.2f}}<br>session #%{{customdata[0]}}, "
@@ -250,4 +260,39 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
                 )
     fig.update_xaxes(title_text="Session date (UTC)", row=3, col=1)
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest")
+    return fig
+
+
+def vad_over_video(curve: pd.DataFrame, title: str = "", duration_s: float | None = None) -> go.Figure:
+    """One person's V, A and D along one video: a panel per dimension over the video's time.
+
+    `curve`: frame_time_s, valence, arousal, dominance, label and confidence, one row per reading (a sampled
+    frame), in time order. The time axis runs from 0 to `duration_s` (else to the last reading).
+    """
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05)
+    t = curve["frame_time_s"]
+    what = [f"{label} ({c:.0%})" for label, c in zip(curve["label"], curve["confidence"])]
+    for row, dim in enumerate(VAD_DIMS, 1):
+        fig.add_trace(
+            go.Scatter(
+                x=t,
+                y=curve[dim],
+                mode="lines+markers",
+                name=dim,
+                line=dict(color=DIM_COLOURS[dim]),
+                marker=dict(size=5),
+                customdata=np.array(what, dtype=object),
+                hovertemplate=f"{dim} %{{y:+.2f}} at %{{x:.1f}} s<br>%{{customdata}}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(title_text=AXIS_TITLES[dim], range=AXIS_RANGE, row=row, col=1, zeroline=True)
+    end = duration_s or (float(t.max()) if len(t) else 1.0)
+    fig.update_xaxes(range=[0, max(end, 0.5)], row=3, col=1)
+    fig.update_xaxes(title_text="Video time (s)", row=3, col=1)
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 20, b=10), hovermode="closest")
+    fig.update_layout(showlegend=False)
+    if title:
+        fig.update_layout(title=dict(text=title, font=dict(size=14)))
     return fig
