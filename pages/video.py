@@ -34,7 +34,9 @@ upload = st.file_uploader(
 )
 st.caption(
     "Saving makes a new session in the chosen group, holding every reading of the video. The video itself is "
-    "never stored: only its checksum and, where the group keeps photos, a contact sheet of the faces' thumbnails."
+    "never stored: only its checksum and, where the group keeps photos, a contact sheet of the faces' thumbnails. "
+    "Uploads are limited to 200 MB (a few minutes of 720p video); an administrator can analyse longer "
+    "recordings with scripts/analyse.py."
 )
 if upload is None:
     st.stop()
