@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from db.enums import TIMELINE_ROLES
 from db.errors import NotFound, PermissionDenied
 from db.models import Capture, Group, GroupAccess, Meeting, Subject, User
 
@@ -13,6 +14,14 @@ from db.models import Capture, Group, GroupAccess, Meeting, Subject, User
 def require_admin(user: User) -> None:
     if user.role != "admin":
         raise PermissionDenied(f"only an administrator may do this ({user.username} is a {user.role})")
+
+
+def require_timeline_role(user: User) -> None:
+    """Timelines, their alert rules and notes are for administrators and psychologists (db.enums)."""
+    if user.role not in TIMELINE_ROLES:
+        raise PermissionDenied(
+            f"timelines are open to {' and '.join(TIMELINE_ROLES)}s only ({user.username} is a {user.role})"
+        )
 
 
 def visible_group_ids(user: User) -> Select | None:

@@ -1,8 +1,8 @@
 """SQLAlchemy 2 tables of VAD Lens. The schema itself is created by Alembic (db/migrations).
 
 Enumerations are strings with CHECK constraints, so SQLite and PostgreSQL share one schema.
-Deleting a group deletes its subjects, sessions and captures; deleting a subject deletes its
-readings and outcomes (ON DELETE CASCADE in the database, not only in the ORM).
+Deleting a group deletes its subjects, sessions, captures and alert rule; deleting a subject deletes its
+readings, outcomes and timeline notes (ON DELETE CASCADE in the database, not only in the ORM).
 """
 
 from __future__ import annotations
@@ -26,14 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from vadcore.taxonomy import CLASS_NAMES
-
-ROLES = ("admin", "teacher", "psychologist")
-GROUP_KINDS = ("class", "caseload")
-CONSENT_STATUSES = ("pending", "granted", "withdrawn")
-CAPTURE_SOURCES = ("upload", "camera", "simulated", "video")
-# Which kind of group each non-admin role may be granted.
-KIND_FOR_ROLE = {"teacher": "class", "psychologist": "caseload"}
+from db.enums import CAPTURE_SOURCES, CONSENT_STATUSES, GROUP_KINDS, ROLES, TIMELINE_NOTE_MAX_CHARS
+from vadcore.features import ALERT_DIRECTIONS, MAX_RUN_LENGTH
+from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 
 PROBABILITY_COLUMNS = tuple(f"p_{name}" for name in CLASS_NAMES)
 
@@ -226,6 +221,40 @@ class Outcome(Base):
     grade: Mapped[float | None] = mapped_column(Float)
     at_risk: Mapped[bool | None] = mapped_column(Boolean)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertRuleSetting(Base):
+    """A group's Timelines alert rule (vadcore.features.AlertRule), and who set it when; one per group,
+    replaced when set again (the audit log keeps the earlier ones). A group without a row uses the default."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint(_in("dim", VAD_DIMS), name="dim"),
+        CheckConstraint(_in("direction", ALERT_DIRECTIONS), name="direction"),
+        CheckConstraint(f"threshold >= {VAD_MIN} AND threshold <= {VAD_MAX}", name="threshold"),
+        CheckConstraint(f"run_length >= 1 AND run_length <= {MAX_RUN_LENGTH}", name="run_length"),
+    )
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    dim: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    threshold: Mapped[float] = mapped_column(Float)
+    run_length: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TimelineNote(Base):
+    """A note a psychologist (or an administrator) leaves on a subject's timeline: plain text, never markup."""
+
+    __tablename__ = "timeline_notes"
+    __table_args__ = (CheckConstraint(f"length(body) BETWEEN 1 AND {TIMELINE_NOTE_MAX_CHARS}", name="length"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
 
 
 class AuditEntry(Base):

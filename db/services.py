@@ -28,7 +28,7 @@ Subjects
     create_subject(actor, group_id, code, consent="pending", is_simulated=False) -> SubjectInfo
     list_subjects(actor, group_id=None) -> list[SubjectInfo]
     set_consent(actor, subject_id, consent) -> SubjectInfo
-    delete_subject(actor, subject_id) -> None         (deletes their readings and outcomes too)
+    delete_subject(actor, subject_id) -> None  (deletes their readings, outcomes and timeline notes too)
 Sessions, captures, readings
     create_session(actor, group_id, started_at=None, context_note="") -> SessionInfo
     list_sessions(actor, group_id=None) -> list[SessionInfo]
@@ -42,6 +42,11 @@ Sessions, captures, readings
                    start=None, end=None) -> pandas.DataFrame
                    (a video reading's captured_at is the capture's plus its frame_time_s)
     export_readings_csv(actor, **same filters) -> str
+Timelines                                                                     [admin, psychologist]
+    alert_rule(actor, group_id) -> AlertRuleInfo          (the default rule while none was set)
+    set_alert_rule(actor, group_id, rule) -> AlertRuleInfo       (replaces the group's rule; audited)
+    add_timeline_note(actor, subject_id, text) -> TimelineNoteInfo  (plain text, 1–2,000 characters)
+    timeline_notes(actor, subject_id) -> list[TimelineNoteInfo]     (oldest first; the read is audited)
 Outcomes and prediction
     import_outcomes(actor, group_id, csv_source, grade_range=None, dry_run=False) -> ImportReport
     outcomes_frame(actor, group_id) -> pandas.DataFrame
@@ -72,17 +77,15 @@ from db.access import (
     require_group,
     require_meeting,
     require_subject,
+    require_timeline_role,
     restrict_to_visible,
 )
 from db.engine import session_factory, transaction
+from db.enums import CAPTURE_SOURCES, CONSENT_STATUSES, GROUP_KINDS, KIND_FOR_ROLE, ROLES, TIMELINE_NOTE_MAX_CHARS
 from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
 from db.models import (
-    CAPTURE_SOURCES,
-    CONSENT_STATUSES,
-    GROUP_KINDS,
-    KIND_FOR_ROLE,
     PROBABILITY_COLUMNS,
-    ROLES,
+    AlertRuleSetting,
     AuditEntry,
     Capture,
     Group,
@@ -92,12 +95,24 @@ from db.models import (
     Period,
     Reading,
     Subject,
+    TimelineNote,
     User,
     utcnow,
 )
 from db.security import hash_password, needs_rehash, verify_password
-from db.views import CaptureResult, GroupInfo, ImportReport, PeriodInfo, SessionInfo, SubjectInfo, UserInfo, view
-from vadcore.features import PeriodSpan, subject_period_features
+from db.views import (
+    AlertRuleInfo,
+    CaptureResult,
+    GroupInfo,
+    ImportReport,
+    PeriodInfo,
+    SessionInfo,
+    SubjectInfo,
+    TimelineNoteInfo,
+    UserInfo,
+    view,
+)
+from vadcore.features import DEFAULT_ALERT_RULE, AlertRule, PeriodSpan, subject_period_features
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
@@ -380,12 +395,15 @@ class Service:
             return view(SubjectInfo, subject)
 
     def delete_subject(self, actor: UserInfo, subject_id: int) -> None:
-        """Delete a subject with their readings and outcomes (ON DELETE CASCADE)."""
+        """Delete a subject with their readings, outcomes and timeline notes (ON DELETE CASCADE)."""
         with self._unit(actor) as (s, me):
             subject = require_subject(s, me, subject_id)
             n = s.scalar(select(func.count()).where(Reading.subject_id == subject_id))
+            notes = s.scalar(select(func.count()).where(TimelineNote.subject_id == subject_id))
             s.execute(delete(Subject).where(Subject.id == subject_id))
-            self._audit(s, me, "delete_subject", "subject", subject_id, f"code={subject.code} readings={n}")
+            self._audit(
+                s, me, "delete_subject", "subject", subject_id, f"code={subject.code} readings={n} notes={notes}"
+            )
 
     # ---------------------------------------------------------------- sessions, captures, readings
 
@@ -673,6 +691,72 @@ class Service:
         # Stable: readings of one capture keep their order (a video's are in time order already).
         return frame.sort_values(["captured_at", "reading_id"], kind="stable", ignore_index=True)
 
+    # ---------------------------------------------------------------- timelines: alert rules and notes
+
+    def alert_rule(self, actor: UserInfo, group_id: int) -> AlertRuleInfo:
+        """The group's alert rule, with who set it and when; the default rule while none was set."""
+        with self._unit(actor) as (s, me):
+            require_timeline_role(me)
+            require_group(s, me, group_id)
+            return self._alert_rule_info(s, group_id)
+
+    def set_alert_rule(self, actor: UserInfo, group_id: int, rule: AlertRule) -> AlertRuleInfo:
+        """Store `rule` as the group's alert rule (replacing the one before; the audit log keeps each)."""
+        with self._unit(actor) as (s, me):
+            require_timeline_role(me)
+            require_group(s, me, group_id)
+            row = s.get(AlertRuleSetting, group_id) or AlertRuleSetting(group_id=group_id)
+            row.dim, row.direction = rule.dim, rule.direction
+            row.threshold, row.run_length = float(rule.threshold), int(rule.run_length)
+            row.set_by, row.set_at = me.id, utcnow()
+            s.add(row)
+            s.flush()
+            self._audit(s, me, "set_alert_rule", "group", group_id, rule.describe())
+            return self._alert_rule_info(s, group_id)
+
+    @staticmethod
+    def _alert_rule_info(s: Session, group_id: int) -> AlertRuleInfo:
+        row = s.get(AlertRuleSetting, group_id)
+        if row is None:
+            return AlertRuleInfo(group_id, DEFAULT_ALERT_RULE, None, None)
+        setter = s.get(User, row.set_by) if row.set_by is not None else None
+        rule = AlertRule(row.dim, row.direction, row.threshold, row.run_length)
+        return AlertRuleInfo(group_id, rule, _name(setter), row.set_at)
+
+    def add_timeline_note(self, actor: UserInfo, subject_id: int, text: str) -> TimelineNoteInfo:
+        """Leave a plain-text note on a subject's timeline: stripped of surrounding white space, 1 to
+        TIMELINE_NOTE_MAX_CHARS characters. The audit row records its length, not its words."""
+        with self._unit(actor) as (s, me):
+            require_timeline_role(me)
+            require_subject(s, me, subject_id)
+            body = text.strip()
+            if not body:
+                raise InvalidInput("the note is empty")
+            if len(body) > TIMELINE_NOTE_MAX_CHARS:
+                raise InvalidInput(f"a note holds at most {TIMELINE_NOTE_MAX_CHARS:,} characters ({len(body):,} given)")
+            if "\x00" in body:  # PostgreSQL refuses NUL in text; no keyboard types it
+                raise InvalidInput("the note contains a NUL character")
+            note = TimelineNote(subject_id=subject_id, author_id=me.id, written_at=utcnow(), body=body)
+            s.add(note)
+            s.flush()
+            self._audit(s, me, "add_timeline_note", "subject", subject_id, f"note={note.id} chars={len(body)}")
+            return TimelineNoteInfo(note.id, subject_id, _name(me), note.written_at, body)
+
+    def timeline_notes(self, actor: UserInfo, subject_id: int) -> list[TimelineNoteInfo]:
+        """The notes on a subject's timeline, oldest first."""
+        with self._unit(actor) as (s, me):
+            require_timeline_role(me)
+            require_subject(s, me, subject_id)
+            rows = s.execute(
+                select(TimelineNote, User)
+                .outerjoin(User, TimelineNote.author_id == User.id)
+                .where(TimelineNote.subject_id == subject_id)
+                .order_by(TimelineNote.written_at, TimelineNote.id)
+            ).all()
+            notes = [TimelineNoteInfo(n.id, n.subject_id, _name(u), n.written_at, n.body) for n, u in rows]
+            self._audit(s, me, "view_timeline_notes", "subject", subject_id, f"notes={len(notes)}")
+            return notes
+
     # ---------------------------------------------------------------- outcomes and prediction
 
     def import_outcomes(
@@ -795,6 +879,13 @@ class Service:
             if not path or path == ":memory:":
                 return int(s.scalar(text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")))
             return sum(Path(p).stat().st_size for p in (path, f"{path}-wal") if Path(p).exists())
+
+
+def _name(user: User | None) -> str:
+    """How the app names an author: display name, else username; a removed account says so."""
+    if user is None:
+        return "(removed account)"
+    return user.display_name or user.username
 
 
 def _aware(moment: datetime) -> datetime:

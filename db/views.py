@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 import pandas as pd
 
+from vadcore.features import AlertRule
+
 
 @dataclass(frozen=True)
 class UserInfo:
@@ -66,6 +68,29 @@ class ImportReport:
     imported: int
     problems: pd.DataFrame  # line, column, value, problem
     dry_run: bool
+
+
+@dataclass(frozen=True)
+class AlertRuleInfo:
+    """A group's alert rule; `set_by` and `set_at` are None while the group uses the default rule."""
+
+    group_id: int
+    rule: AlertRule
+    set_by: str | None  # the display name (else username) of who set it
+    set_at: datetime | None
+
+    @property
+    def is_default(self) -> bool:
+        return self.set_at is None
+
+
+@dataclass(frozen=True)
+class TimelineNoteInfo:
+    id: int
+    subject_id: int
+    author: str  # display name, else username; "(removed account)" if the account is gone
+    written_at: datetime
+    text: str  # plain text as written: never render it as markdown or HTML
 
 
 def view(cls, row):

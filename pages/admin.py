@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from db.models import GROUP_KINDS, ROLES
+from db.enums import GROUP_KINDS, ROLES
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT, get_settings
 
 user = ui.require_user("admin")
@@ -124,8 +124,8 @@ with groups_tab:
 # ---------------------------------------------------------------- retention
 with retention_tab:
     st.markdown(
-        "Deleting a subject deletes **all their readings and outcomes** at once. This cannot be undone; "
-        "the audit log keeps who did it."
+        "Deleting a subject deletes **all their readings, outcomes and timeline notes** at once. "
+        "This cannot be undone; the audit log keeps who did it."
     )
     group = ui.pick_group(svc, user, key="retention_group")
     subjects = {s.id: s for s in (ui.attempt(lambda: svc.list_subjects(user, group.id)) or [])} if group else {}

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from db.models import CONSENT_STATUSES
+from db.enums import CONSENT_STATUSES
 
 user = ui.require_user()
 svc = ui.service()

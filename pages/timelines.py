@@ -1,15 +1,20 @@
-"""Timelines: one subject's V, A and D per session, with spread bands, class mix and rule marks; and, for
-sessions recorded on video, their V, A and D along the video."""
+"""Timelines: one subject's V, A and D per session, with spread bands, class mix and the marks of the group's
+alert rule; notes on the subject's timeline; and, for sessions recorded on video, their V, A and D along the
+video. The page draws: the aggregation and the rule are vadcore.features, the rule and notes are stored by
+the service."""
 
-import pandas as pd
 import streamlit as st
 
 import ui
+from db.enums import TIMELINE_NOTE_MAX_CHARS, TIMELINE_ROLES
 from ui import figures
 from ui import video as videos
-from vadcore.taxonomy import VAD_DIMS
+from vadcore.features import ALERT_DIRECTIONS, MAX_RUN_LENGTH, AlertRule, rule_fires, session_summary
+from vadcore.taxonomy import VAD_DIMS, VAD_MAX, VAD_MIN
 
-user = ui.require_user("admin", "psychologist")
+RULE_KEYS = ("rule_dim", "rule_direction", "rule_threshold", "rule_n")
+
+user = ui.require_user(*TIMELINE_ROLES)
 svc = ui.service()
 st.title("Timelines")
 
@@ -18,7 +23,7 @@ with c1:
     group = ui.require_group(svc, user, key="timeline_group")
 subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
 if not subjects:
-    st.info(f"{group.name} has no subjects yet (Subjects page).")
+    st.info("This group has no subjects yet (Subjects page).")
     st.stop()
 with c2:
     subject_id = st.selectbox(
@@ -28,72 +33,81 @@ with c2:
         format_func=lambda i: f"{subjects[i].code} (consent: {subjects[i].consent})",
     )
 
-# ---------------------------------------------------------------- the rule the psychologist sets
+# ---------------------------------------------------------------- the group's alert rule
+stored = ui.attempt(lambda: svc.alert_rule(user, group.id))
+if stored is None:
+    st.stop()
+# The editor shows the group's stored rule when the group changes, the rule was saved (here or by someone
+# else) or the page is opened again (Streamlit drops the state of widgets another page did not draw); edits in
+# between apply to the charts at once and last until then.
+loaded = (group.id, stored.set_at)
+if st.session_state.get("rule_loaded") != loaded or any(k not in st.session_state for k in RULE_KEYS):
+    r = stored.rule
+    st.session_state.update(dict(zip(RULE_KEYS, (r.dim, r.direction, r.threshold, r.run_length)), rule_loaded=loaded))
 with st.expander("Alert rule", expanded=True):
     r1, r2, r3, r4 = st.columns(4)
     dim = r1.selectbox("Dimension", VAD_DIMS, key="rule_dim")
-    direction = r2.selectbox("Fires when the session mean is", ["below", "above"], key="rule_direction")
-    threshold = r3.number_input("Threshold (−1…+1)", -1.0, 1.0, -0.2, 0.05, key="rule_threshold")
-    run_length = r4.number_input("for at least N sessions in a row", 1, 50, 3, key="rule_n")
-rule_text = f"{dim} {direction} {threshold:+.2f} for {run_length}+ sessions in a row"
+    direction = r2.selectbox("Fires when the session mean is", ALERT_DIRECTIONS, key="rule_direction")
+    threshold = r3.number_input("Threshold (−1…+1)", VAD_MIN, VAD_MAX, step=0.05, key="rule_threshold")
+    run_length = r4.number_input("for at least N sessions in a row", 1, MAX_RUN_LENGTH, step=1, key="rule_n")
+    rule = AlertRule(dim, direction, float(threshold), int(run_length))
+    if st.button("Save as the group's rule", key="save_rule", icon=":material/save:", disabled=rule == stored.rule):
+        saved = ui.attempt(lambda: svc.set_alert_rule(user, group.id, rule), "The rule was not saved")
+        if saved is not None:
+            stored = saved
+            st.session_state["rule_loaded"] = (group.id, saved.set_at)
+            st.success(f"Saved as the group's rule: {rule.describe()}.")
+    # Names are typed by people: st.text shows them as they are, never as markdown (so do the messages here).
+    if stored.is_default:
+        st.text(f"{group.name} has no stored rule yet; this is the default ({stored.rule.describe()}).")
+    else:
+        st.text(f"Stored rule: {stored.rule.describe()}; set by {stored.set_by}, {stored.set_at:%Y-%m-%d %H:%M} UTC.")
+    if rule != stored.rule:
+        st.caption("The charts below use the edited rule; it applies to everyone once saved.")
 
+# ---------------------------------------------------------------- the sessions
 frame = ui.attempt(lambda: svc.readings_frame(user, subject_id=subject_id))
 if frame is None:
     st.stop()
-if frame.empty:
-    st.info(f"No readings of {subjects[subject_id].code} yet.")
-    st.stop()
-
 group_sessions = ui.attempt(lambda: svc.list_sessions(user, group.id)) or []
-notes = {s.id: s.context_note for s in group_sessions}
-starts = {s.id: s.started_at for s in group_sessions}
-grouped = frame.groupby("session_id")
-per_session = pd.DataFrame({"n": grouped.size()})
-for d in VAD_DIMS:
-    per_session[f"{d}_mean"] = grouped[d].mean()
-    per_session[f"{d}_std"] = grouped[d].std(ddof=0)
-per_session = per_session.reset_index()
-per_session["started_at"] = [
-    starts.get(i) or frame.loc[frame.session_id == i, "captured_at"].min() for i in per_session["session_id"]
-]
-per_session["started_at"] = pd.to_datetime(per_session["started_at"], utc=True)
-per_session["note"] = [notes.get(i) or "(no note)" for i in per_session["session_id"]]
-per_session = per_session.sort_values("started_at", ignore_index=True)
-
-# A session is marked when it ends a run of at least N consecutive sessions meeting the condition.
-values = per_session[f"{dim}_mean"]
-hit = values < threshold if direction == "below" else values > threshold
-run = hit.groupby((~hit).cumsum()).cumsum()
-fires = run >= run_length
-marks = pd.DataFrame(
-    {
-        "started_at": per_session.loc[fires, "started_at"],
-        "dim": dim,
-        "value": values[fires],
-        "text": [
-            f"Rule fires: {rule_text}<br>session #{s}: {note}"
-            for s, note in zip(per_session.loc[fires, "session_id"], per_session.loc[fires, "note"])
-        ],
-    }
-)
-
-code = subjects[subject_id].code
-st.subheader(f"{code}: {len(frame)} readings in {len(per_session)} sessions")
-if fires.any():
-    st.error(f"The rule fires in {int(fires.sum())} session(s): {rule_text}.", icon=":material/flag:")
+if frame.empty:
+    st.info("No readings of this subject yet.")
 else:
-    st.success(f"The rule does not fire: {rule_text}.")
-st.plotly_chart(figures.vad_timeline(per_session, marks), key="timeline", width="stretch")
-st.caption(
-    "Lines: session mean; bands: ±1 standard deviation of the session's readings; "
-    "red crosses: sessions where the alert rule fires. Hover for the session note."
-)
-st.plotly_chart(figures.class_mix(frame, "session_id", "Session"), key="timeline_mix", width="stretch")
+    per_session = session_summary(
+        frame, {s.id: s.started_at for s in group_sessions}, {s.id: s.context_note for s in group_sessions}
+    )
+    fires = rule_fires(per_session, rule)
+    st.subheader(f"{len(frame)} readings in {len(per_session)} sessions")
+    if fires.any():
+        st.error(f"The rule fires in {int(fires.sum())} session(s): {rule.describe()}.", icon=":material/flag:")
+    else:
+        st.success(f"The rule does not fire: {rule.describe()}.")
+    st.plotly_chart(figures.vad_timeline(per_session, fires, rule), key="timeline", width="stretch")
+    st.caption(
+        "Lines: session mean; bands: ±1 standard deviation of the session's readings; "
+        "red crosses: sessions where the alert rule fires. Hover for the session note."
+    )
+    st.plotly_chart(figures.class_mix(frame, "session_id", "Session"), key="timeline_mix", width="stretch")
+    with st.expander("Sessions"):
+        table = per_session[["started_at", "session_id", "n", f"{rule.dim}_mean", "note"]]
+        st.dataframe(table.assign(**{"rule fires": fires.map({True: "yes", False: ""})}), hide_index=True)
 
-with st.expander("Sessions and notes"):
-    table = per_session[["started_at", "session_id", "n", f"{dim}_mean", "note"]].copy()
-    table["rule fires"] = fires.map({True: "yes", False: ""})
-    st.dataframe(table, hide_index=True, width="stretch")
+# ---------------------------------------------------------------- notes on the timeline
+st.subheader("Notes on this timeline")
+notes = ui.attempt(lambda: svc.timeline_notes(user, subject_id)) or []
+if not notes:
+    st.caption("No notes yet.")
+for note in notes:
+    with st.container(border=True):
+        # A note and its author's name are typed by people: plain text only, never markdown or HTML.
+        st.text(f"{note.written_at:%Y-%m-%d %H:%M} UTC, {note.author}")
+        st.text(note.text)
+with st.form("timeline_note", clear_on_submit=True):
+    text = st.text_area("New note", max_chars=TIMELINE_NOTE_MAX_CHARS, key="timeline_note_text")
+    if st.form_submit_button("Add note", icon=":material/edit_note:") and ui.succeeded(
+        lambda: svc.add_timeline_note(user, subject_id, text), "The note was not saved"
+    ):
+        st.rerun()  # lists the new note above
 
 # ---------------------------------------------------------------- within one video session
 in_videos = videos.video_sessions(frame)

@@ -1,9 +1,12 @@
 """The walls between the packages (CONTRIBUTING.md), read from the source: the engine knows no UI and no
-database, the store knows no UI, library code logs instead of printing, and paths come from one place."""
+database, the store knows no UI, the UI holds no computation and no tables, library code logs instead of
+printing, and paths come from one place."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,13 @@ FORBIDDEN_IMPORTS = {
     "vadcore": {"streamlit", "sqlalchemy", "alembic", "db", "ui"},
     "db": {"streamlit", "ui"},
 }
+
+
+# Pages and ui modules draw: models, estimators and tables stay behind vadcore's and the service's calls.
+# Modules named here by their full dotted name are forbidden with everything under them.
+UI_FORBIDDEN = {"torch", "torchvision", "sklearn", "scipy", "sqlalchemy", "alembic", "db.models"}
+# The two pages that once computed inside the page (issue 10) may not even reach for numpy.
+DRAWING_ONLY_PAGES = {"pages/timelines.py": UI_FORBIDDEN | {"numpy"}, "pages/outcomes.py": UI_FORBIDDEN | {"numpy"}}
 
 
 def python_files(*folders: str) -> list[Path]:
@@ -38,6 +48,49 @@ def test_a_package_imports_nothing_beyond_its_wall(package: str):
         if (forbidden := FORBIDDEN_IMPORTS[package])
     }
     assert {file: names for file, names in crossings.items() if names} == {}
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    """Every module a file imports by absolute name, in full (`from db.models import X` gives db.models)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from db import models`
+    return names
+
+
+def crosses(module: str, forbidden: set[str]) -> bool:
+    return any(module == f or module.startswith(f"{f}.") for f in forbidden)
+
+
+def test_pages_and_ui_import_no_models_estimators_or_tables():
+    rules = {str(path.relative_to(PROJECT_ROOT)): UI_FORBIDDEN for path in python_files("pages", "ui")}
+    rules.update(DRAWING_ONLY_PAGES)
+    rules["app.py"] = UI_FORBIDDEN
+    crossings = {
+        file: sorted(m for m in imported_modules(ast.parse((PROJECT_ROOT / file).read_text())) if crosses(m, forbidden))
+        for file, forbidden in rules.items()
+    }
+    assert {file: names for file, names in crossings.items() if names} == {}
+
+
+def test_the_import_check_sees_every_form_of_import():
+    tree = ast.parse("import sklearn.linear_model\nfrom db import models\nfrom db.models import User\nimport dbx")
+    found = {m for m in imported_modules(tree) if crosses(m, UI_FORBIDDEN)}
+    assert found == {"sklearn.linear_model", "db.models", "db.models.User"}
+
+
+def test_importing_the_figures_loads_neither_torch_nor_scikit_learn():
+    """In a fresh interpreter: `ui.figures` (with the `ui` package it lives in) draws without the model or the
+    estimators."""
+    probe = "import sys, ui.figures; print(sorted({'torch', 'sklearn', 'scipy'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_library_code_logs_instead_of_printing():

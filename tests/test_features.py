@@ -1,14 +1,24 @@
-"""Per subject and period features, checked against values worked out by hand."""
+"""Per subject and period features, and the per-session timeline with its alert rule, checked against values
+worked out by hand."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from vadcore.features import FEATURE_COLUMNS, PeriodSpan, assign_periods, subject_period_features
+from vadcore.features import (
+    FEATURE_COLUMNS,
+    SESSION_COLUMNS,
+    AlertRule,
+    PeriodSpan,
+    assign_periods,
+    rule_fires,
+    session_summary,
+    subject_period_features,
+)
 
 P1 = PeriodSpan("T1", date(2024, 1, 1), date(2024, 2, 1))
 P2 = PeriodSpan("T2", date(2024, 2, 1), date(2024, 3, 1))
@@ -78,3 +88,94 @@ def test_no_readings_give_an_empty_frame_with_every_column():
     empty = readings([])
     features = subject_period_features(empty, [P1])
     assert features.empty and list(features.columns) == list(FEATURE_COLUMNS)
+
+
+# ---------------------------------------------------------------- sessions and the alert rule
+
+
+def session_readings(rows):
+    frame = pd.DataFrame(rows, columns=["session_id", "captured_at", "valence", "arousal", "dominance"])
+    frame["captured_at"] = pd.to_datetime(frame["captured_at"], utc=True)
+    return frame
+
+
+def sessions_with_means(valences):
+    """One reading per session, a day apart, with these valence values (session ids 1, 2, …)."""
+    return session_summary(
+        session_readings([(i, f"2024-03-{i:02d} 09:00", v, 0.0, 0.0) for i, v in enumerate(valences, 1)]),
+        {},
+        {},
+    )
+
+
+def test_session_summary_matches_hand_computation_and_orders_by_start():
+    frame = session_readings(
+        [
+            (7, "2024-01-10 09:00", 0.5, 0.1, 0.0),
+            (7, "2024-01-10 09:05", -0.1, 0.3, 0.2),
+            (3, "2024-01-12 10:00", -0.4, 0.0, 0.0),
+            (5, "2024-01-11 08:00", 0.2, 0.2, 0.2),  # its session started earlier than its reading
+        ]
+    )
+    started = datetime(2024, 1, 9, 8, 0, tzinfo=UTC)
+    summary = session_summary(frame, starts={5: started}, notes={7: "maths", 5: ""})
+    assert list(summary.columns) == list(SESSION_COLUMNS)
+    assert list(summary["session_id"]) == [5, 7, 3]  # by start: given for 5, first reading for 7 and 3
+    assert summary.loc[0, "started_at"] == pd.Timestamp(started)
+    assert summary.loc[2, "started_at"] == pd.Timestamp("2024-01-12 10:00", tz="UTC")
+    assert list(summary["note"]) == ["", "maths", ""]
+    row = summary.loc[1]
+    assert row["n"] == 2
+    assert row["valence_mean"] == pytest.approx(0.2) and row["valence_std"] == pytest.approx(0.3)
+    assert row["arousal_mean"] == pytest.approx(0.2) and row["dominance_std"] == pytest.approx(0.1)
+    assert summary.loc[2, "valence_std"] == 0.0  # one reading: no spread
+
+
+def test_session_summary_names_missing_columns():
+    with pytest.raises(ValueError, match="dominance"):
+        session_summary(pd.DataFrame({"session_id": [], "captured_at": [], "valence": [], "arousal": []}), {}, {})
+
+
+def test_a_run_of_n_sessions_below_the_threshold_fires_at_the_nth_and_later():
+    per_session = sessions_with_means([0.1, -0.3, -0.5, -0.4, -0.6, 0.2])
+    fires = rule_fires(per_session, AlertRule("valence", "below", -0.2, 3))
+    assert list(fires) == [False, False, False, True, True, False]
+
+
+def test_a_break_resets_the_run():
+    per_session = sessions_with_means([-0.5, -0.5, 0.0, -0.5, -0.5, -0.5])
+    fires = rule_fires(per_session, AlertRule("valence", "below", -0.2, 3))
+    assert list(fires) == [False, False, False, False, False, True]
+
+
+def test_above_compares_strictly_and_a_run_of_one_fires_at_each_hit():
+    per_session = sessions_with_means([0.3, 0.5, 0.3, 0.6])
+    assert list(rule_fires(per_session, AlertRule("valence", "above", 0.3, 1))) == [False, True, False, True]
+    assert not rule_fires(per_session, AlertRule("arousal", "above", 0.0, 1)).any()  # arousal is 0 throughout
+
+
+def test_no_sessions_fire_nothing():
+    empty = session_summary(session_readings([]), {}, {})
+    assert empty.empty and list(empty.columns) == list(SESSION_COLUMNS)
+    assert rule_fires(empty, AlertRule()).empty
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dim": "joy"}, "dimension"),
+        ({"direction": "sideways"}, "direction"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": float("nan")}, "threshold"),
+        ({"run_length": 0}, "run length"),
+        ({"run_length": 51}, "run length"),
+        ({"run_length": 2.5}, "whole number"),
+    ],
+)
+def test_an_alert_rule_out_of_range_is_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        AlertRule(**changes)
+
+
+def test_a_rule_describes_itself_in_words():
+    assert AlertRule("arousal", "above", 0.25, 2).describe() == "arousal above +0.25 for 2+ sessions in a row"

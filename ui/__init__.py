@@ -7,31 +7,37 @@ Nothing here decides anything about data: reads and writes go through `db.servic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 
 from db import database_url, init_db, make_engine
 from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
-from db.services import Service
 from db.views import GroupInfo, SessionInfo, UserInfo
-from vadcore.detect import FaceDetector
+from ui.registry import ROLE_PAGES as ROLE_PAGES  # pages and tests read `ui.ROLE_PAGES`
 from vadcore.images import ImageError
-from vadcore.inference import EmotionPredictor
-from vadcore.outcomes import MixedDataError, OutcomeCSVError
 from vadcore.settings import get_settings
+
+# The service (SQLAlchemy), the outcome study (SciPy), the model (torch) and the detector are imported
+# where they are first needed: `import ui.figures` runs this file, and a page that only draws must not
+# pay for (or depend on) them.
+if TYPE_CHECKING:
+    from db.services import Service
+    from vadcore.detect import FaceDetector
+    from vadcore.inference import EmotionPredictor
 
 USER_KEY = "user"
 
-# Which pages each role may open (the service layer enforces access again on every call).
-ROLE_PAGES: dict[str, tuple[str, ...]] = {
-    "admin": ("analyse", "video", "explorer", "timelines", "subjects", "outcomes", "admin", "account"),
-    "teacher": ("analyse", "video", "explorer", "subjects", "outcomes", "account"),
-    "psychologist": ("analyse", "video", "explorer", "timelines", "subjects", "outcomes", "account"),
-}
 
-# Errors whose message is written for the person using the app.
-USER_ERRORS = (PermissionDenied, NotFound, InvalidInput, MixedDataError, OutcomeCSVError, ImageError)
+@cache
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message is written for the person using the app (looked up when a call has failed, so
+    that importing `ui` does not load the outcome engine)."""
+    from vadcore.outcomes import MixedDataError, OutcomeCSVError
+
+    return (PermissionDenied, NotFound, InvalidInput, MixedDataError, OutcomeCSVError, ImageError)
+
 
 T = TypeVar("T")
 
@@ -44,6 +50,8 @@ def _close(svc: Service) -> None:
 # connections closed (on_release), so no file stays open behind it.
 @st.cache_resource(show_spinner="Opening the database…", max_entries=1, on_release=_close)
 def _service(url: str) -> Service:
+    from db.services import Service
+
     engine = make_engine(url)
     init_db(engine)
     return Service(engine)
@@ -56,6 +64,8 @@ def service() -> Service:
 
 @st.cache_resource(show_spinner="Loading the emotion model…")
 def _predictor(path: str, modified: float) -> EmotionPredictor:
+    from vadcore.inference import EmotionPredictor
+
     return EmotionPredictor(path)
 
 
@@ -68,6 +78,8 @@ def predictor() -> EmotionPredictor:
 
 @st.cache_resource
 def detector() -> FaceDetector:
+    from vadcore.detect import FaceDetector
+
     return FaceDetector()
 
 
@@ -100,7 +112,7 @@ def attempt(action: Callable[[], T], what: str = "") -> T | None:
     traceback and return None. A disabled account is logged out at once."""
     try:
         return action()
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         _report(exc, what)
         return None
 
@@ -110,7 +122,7 @@ def succeeded(action: Callable[[], object], what: str = "") -> bool:
     when it was refused."""
     try:
         action()
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         _report(exc, what)
         return False
     return True

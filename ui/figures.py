@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vadcore.analysis import CLASS_COLOURS
-from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
-from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD
+from vadcore.features import AlertRule
+from vadcore.taxonomy import CLASS_COLOURS, CLASS_NAMES, RUSSELL_MEHRABIAN_PAD, VAD_DIMS, VAD_MAX, VAD_MIN
 
 AXIS_RANGE = [VAD_MIN - 0.05, VAD_MAX + 0.05]
 AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)", "dominance": "Dominance (−1 … +1)"}
@@ -195,15 +196,15 @@ def class_mix(frame: pd.DataFrame, by: str = "session_id", by_title: str = "Sess
     return fig
 
 
-def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -> go.Figure:
-    """V, A and D per session over time: the mean line with a ±1 SD band; rule marks on top.
+def vad_timeline(per_session: pd.DataFrame, fires: pd.Series | None = None, rule: AlertRule | None = None) -> go.Figure:
+    """V, A and D per session over time: the mean line with a ±1 SD band; a cross where `rule` fires.
 
-    `per_session`: started_at, session_id, note, n, and {dim}_mean / {dim}_std per dimension.
-    `marks`: started_at, dim, value, text (one row per session where a rule fires).
+    `per_session`: a `vadcore.features.session_summary`; `fires`: its `rule_fires` under `rule`.
     """
-    dims = ["valence", "arousal", "dominance"]
+    # Session notes are typed by people and plotly reads tags in hover text: escaped, they show as typed.
+    notes = per_session["note"].where(per_session["note"].astype(bool), "(no note)").map(html.escape)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05)
-    for row, dim in enumerate(dims, 1):
+    for row, dim in enumerate(VAD_DIMS, 1):
         mean, sd = per_session[f"{dim}_mean"], per_session[f"{dim}_std"].fillna(0)
         upper, lower = (mean + sd).clip(upper=VAD_MAX), (mean - sd).clip(lower=VAD_MIN)
         t = per_session["started_at"]
@@ -230,7 +231,7 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
                 mode="lines+markers",
                 name=dim,
                 line=dict(color=DIM_COLOURS[dim]),
-                customdata=np.c_[per_session["session_id"], sd, per_session["n"], per_session["note"]],
+                customdata=np.c_[per_session["session_id"], sd, per_session["n"], notes],
                 hovertemplate=(
                     f"{dim} %{{y:+.2f}} ± %{{customdata[1]:.2f}}<br>session #%{{customdata[0]}}, "
                     "%{customdata[2]} faces<br>%{customdata[3]}<extra></extra>"
@@ -240,24 +241,25 @@ def vad_timeline(per_session: pd.DataFrame, marks: pd.DataFrame | None = None) -
             col=1,
         )
         fig.update_yaxes(title_text=AXIS_TITLES[dim], range=AXIS_RANGE, row=row, col=1, zeroline=True)
-        if marks is not None and len(marks):
-            m = marks[marks["dim"] == dim]
-            if len(m):
-                fig.add_trace(
-                    go.Scatter(
-                        x=m["started_at"],
-                        y=m["value"],
-                        mode="markers",
-                        name="rule fires",
-                        marker=dict(symbol="x", size=13, color="crimson", line=dict(width=1)),
-                        hovertext=m["text"],
-                        hoverinfo="text",
-                        showlegend=True,
-                        legendgroup="rule",
-                    ),
-                    row=row,
-                    col=1,
-                )
+        if rule is not None and fires is not None and rule.dim == dim and fires.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=t[fires],
+                    y=mean[fires],
+                    mode="markers",
+                    name="rule fires",
+                    marker=dict(symbol="x", size=13, color="crimson", line=dict(width=1)),
+                    hovertext=[
+                        f"Rule fires: {rule.describe()}<br>session #{s}: {note}"
+                        for s, note in zip(per_session["session_id"][fires], notes[fires])
+                    ],
+                    hoverinfo="text",
+                    showlegend=True,
+                    legendgroup="rule",
+                ),
+                row=row,
+                col=1,
+            )
     fig.update_xaxes(title_text="Session date (UTC)", row=3, col=1)
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest")
     return fig

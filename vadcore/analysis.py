@@ -12,17 +12,7 @@ from vadcore.detect import FaceDetector, crop_faces
 from vadcore.images import image_checksum, load_image
 from vadcore.inference import EmotionPredictor
 from vadcore.readings import FaceReading
-
-# One colour per class, in CLASS_NAMES order (colour-blind-safe Okabe–Ito palette).
-CLASS_COLOURS = {
-    "angry": "#D55E00",
-    "disgust": "#009E73",
-    "fear": "#CC79A7",
-    "happy": "#E69F00",
-    "sad": "#0072B2",
-    "surprise": "#56B4E9",
-    "neutral": "#999999",
-}
+from vadcore.taxonomy import CLASS_COLOURS
 
 
 @dataclass

@@ -1,20 +1,25 @@
-"""Per subject and period aggregates of face readings, the predictor's inputs.
+"""Aggregates of face readings: per subject and period (the predictor's inputs) and per session (timelines).
 
 For each (subject, period): the number of observations; mean, spread (population standard
 deviation) and trend (least-squares slope per week) of valence, arousal and dominance; the share
 of readings of each class; and the share with negative valence.
+
+For one subject's timeline: `session_summary` (per session: count, mean and spread of V, A and D, start and
+note) and `rule_fires`, where an `AlertRule` ("valence below −0.2 for 3 sessions in a row") fires.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 
-from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
+from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     ("n_obs",)
@@ -105,3 +110,70 @@ def _slopes(df: pd.DataFrame, keys: list[str], n: pd.Series, dim: str) -> pd.Ser
     # A relative tolerance: all readings at one instant leave only rounding error in sxx.
     flat = sxx <= 1e-12 * (1.0 + sums["_tt"])
     return (sxy / sxx.where(~flat, 1.0)).where(~flat, 0.0)
+
+
+# ---------------------------------------------------------------- one subject's sessions and the alert rule
+
+ALERT_DIRECTIONS: tuple[str, ...] = ("below", "above")
+MAX_RUN_LENGTH = 50
+SESSION_COLUMNS: tuple[str, ...] = ("session_id", "started_at", "note", "n") + tuple(
+    f"{d}_{stat}" for d in VAD_DIMS for stat in ("mean", "std")
+)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    """Fires at a session whose mean `dim` is `direction` `threshold` and that ends a run of at least
+    `run_length` such sessions in a row. Raises ValueError on values out of range."""
+
+    dim: str = "valence"
+    direction: str = "below"
+    threshold: float = -0.2
+    run_length: int = 3
+
+    def __post_init__(self) -> None:
+        if self.dim not in VAD_DIMS:
+            raise ValueError(f"dimension must be one of {VAD_DIMS}")
+        if self.direction not in ALERT_DIRECTIONS:
+            raise ValueError(f"direction must be one of {ALERT_DIRECTIONS}")
+        if not (math.isfinite(self.threshold) and VAD_MIN <= self.threshold <= VAD_MAX):
+            raise ValueError(f"the threshold must lie in {VAD_MIN:+g}…{VAD_MAX:+g}")
+        if isinstance(self.run_length, bool) or not isinstance(self.run_length, numbers.Integral):
+            raise ValueError("the run length must be a whole number of sessions")
+        if not 1 <= self.run_length <= MAX_RUN_LENGTH:
+            raise ValueError(f"the run length must be 1…{MAX_RUN_LENGTH} sessions")
+
+    def describe(self) -> str:
+        return f"{self.dim} {self.direction} {self.threshold:+.2f} for {self.run_length}+ sessions in a row"
+
+
+DEFAULT_ALERT_RULE = AlertRule()
+
+
+def session_summary(readings: pd.DataFrame, starts: Mapping[int, datetime], notes: Mapping[int, str]) -> pd.DataFrame:
+    """One row per session of `readings` (session_id, captured_at and V/A/D columns), oldest first, with the
+    columns SESSION_COLUMNS: the session's start (from `starts`, else its first reading), its note ("" when
+    none), the number of readings and the mean and spread (population SD) of each dimension."""
+    missing = [c for c in ("session_id", "captured_at", *VAD_DIMS) if c not in readings.columns]
+    if missing:
+        raise ValueError(f"readings lack columns {missing}")
+    grouped = readings.groupby("session_id")
+    out = pd.DataFrame({"n": grouped.size()})
+    for dim in VAD_DIMS:
+        out[f"{dim}_mean"] = grouped[dim].mean()
+        out[f"{dim}_std"] = grouped[dim].std(ddof=0)
+    first_reading = pd.to_datetime(grouped["captured_at"].min(), utc=True)
+    known = pd.to_datetime(pd.Series({i: starts[i] for i in out.index if i in starts}, dtype=object), utc=True)
+    out["started_at"] = known.reindex(out.index).fillna(first_reading)
+    out["note"] = [notes.get(i) or "" for i in out.index]
+    out = out.reset_index()
+    return out.sort_values(["started_at", "session_id"], ignore_index=True)[list(SESSION_COLUMNS)]
+
+
+def rule_fires(per_session: pd.DataFrame, rule: AlertRule) -> pd.Series:
+    """True at each session (row of `session_summary`, in time order) where `rule` fires: the session meets
+    the condition and ends a run of at least `rule.run_length` consecutive sessions that meet it."""
+    values = per_session[f"{rule.dim}_mean"]
+    hit = values < rule.threshold if rule.direction == "below" else values > rule.threshold
+    run = hit.astype(int).groupby((~hit).cumsum()).cumsum()  # length of the current run; a miss resets it
+    return (run >= rule.run_length).rename("fires")

@@ -21,21 +21,8 @@ import torch
 
 from vadcore.consistency import violations
 from vadcore.data import FERPLUS_COLUMNS, FERPLUS_TO_CLASS, FaceTable, pixel_key
-from vadcore.taxonomy import CLASS_NAMES, NUM_CLASSES
+from vadcore.taxonomy import CLASS_NAMES, NUM_CLASSES, RUSSELL_MEHRABIAN_PAD
 
-# Russell & Mehrabian (1977) PAD, as widely reproduced; rows in CLASS_NAMES order.
-RUSSELL_MEHRABIAN_PAD = np.array(
-    [
-        [-0.51, 0.59, 0.25],  # angry
-        [-0.60, 0.35, 0.11],  # disgust(ed)
-        [-0.64, 0.60, -0.43],  # fear(ful)
-        [0.81, 0.51, 0.46],  # happy
-        [-0.63, -0.27, -0.33],  # sad
-        [0.40, 0.67, -0.13],  # surprise(d)
-        [0.0, 0.0, 0.0],  # neutral: a convention, not a norm
-    ],
-    dtype=np.float32,
-)
 SHRINKAGE_K = 10.0
 
 

@@ -1,0 +1,59 @@
+"""Every page of the app, once: its file, title, icon, address, menu section and the roles that may open it.
+
+app.py builds the navigation from `PAGES`, and `ROLE_PAGES` (which pages each role may open) is derived from
+it, so adding a page is one entry here (CONTRIBUTING.md). This decides only what the menu offers; the service
+layer checks the role and group access again on every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from db.enums import ROLES, TIMELINE_ROLES
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str  # the name code and tests use for the page (ROLE_PAGES)
+    path: str  # the page's file, relative to the project root
+    title: str
+    icon: str
+    # Differs from the file's name: Streamlit's AppTest treats a pages/ folder as an old-style multipage
+    # app, and a page hash equal to a file name would run that file alone.
+    url_path: str
+    section: str  # the menu heading; headings appear in the order of their first page here
+    roles: tuple[str, ...]
+
+
+EVERYONE = ROLES
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("analyse", "pages/analyse.py", "Analyse photos", ":material/photo_camera:", "analyse-photos",
+             "Readings", EVERYONE),
+    PageSpec("video", "pages/video.py", "Analyse a video", ":material/videocam:", "analyse-video",
+             "Readings", EVERYONE),
+    PageSpec("explorer", "pages/explorer.py", "Session explorer", ":material/scatter_plot:", "session-explorer",
+             "Readings", EVERYONE),
+    PageSpec("timelines", "pages/timelines.py", "Timelines", ":material/timeline:", "subject-timelines",
+             "Readings", TIMELINE_ROLES),
+    PageSpec("subjects", "pages/subjects.py", "Subjects", ":material/badge:", "subject-codes",
+             "People and outcomes", EVERYONE),
+    PageSpec("outcomes", "pages/outcomes.py", "Outcomes", ":material/insights:", "outcomes-predictor",
+             "People and outcomes", EVERYONE),
+    PageSpec("admin", "pages/admin.py", "Admin", ":material/admin_panel_settings:", "administration",
+             "Settings", ("admin",)),
+    PageSpec("account", "pages/account.py", "My account", ":material/person:", "my-account",
+             "Settings", EVERYONE),
+)  # fmt: skip
+
+# Which pages each role may open, in menu order.
+ROLE_PAGES: dict[str, tuple[str, ...]] = {role: tuple(p.key for p in PAGES if role in p.roles) for role in ROLES}
+
+
+def menu(role: str) -> dict[str, list[PageSpec]]:
+    """The pages `role` may open, by menu section, sections in order and empty ones left out."""
+    sections: dict[str, list[PageSpec]] = {}
+    for page in PAGES:
+        if role in page.roles:
+            sections.setdefault(page.section, []).append(page)
+    return sections
