@@ -1,36 +1,46 @@
-"""Outcomes: import grades / at-risk flags, cross-validate the predictor, rank subjects by risk."""
+"""Outcomes: import grades / at-risk flags, then run the outcome study (`vadcore.outcome_study`) and draw it.
+
+The page computes nothing: the power statement comes from `plan_study`, the verdict, figures, ranked list and
+drivers from one `study_outcomes` call. Names people typed (groups, periods, subject codes) are drawn as plain
+text or in tables, never as markdown.
+"""
 
 import json
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from ui.drivers import contributions, top_drivers
-from vadcore.features import FEATURE_COLUMNS, PeriodSpan, subject_period_features
-from vadcore.outcomes import evaluate, make_predictor
+from vadcore.outcome_study import CLAIMS, plan_study, study_outcomes
 
 user = ui.require_user()
 svc = ui.service()
 st.title("Outcomes and risk predictor")
 st.caption(
-    "The predictor learns grades or an at-risk flag from each subject's reading features per period "
-    "(means, spreads, trends of V/A/D and class shares). It supports a conversation; it is not a diagnosis."
+    "The study asks whether each subject's reading features (means, spreads, trends of V/A/D and class shares "
+    "per period) carry information about grades or an at-risk flag, and ranks subjects only if they do. It "
+    "supports a conversation; it is not a diagnosis."
 )
+with st.expander("What the predictor can and cannot claim", expanded=False):
+    st.markdown("\n".join(f"- {line}" for line in CLAIMS))
 
 groups = {g.id: g for g in ui.attempt(lambda: svc.list_groups(user)) or []}
 if not groups:
     st.info("No groups yet. An administrator creates groups and grants access (Admin page).")
     st.stop()
-periods = ui.attempt(lambda: svc.list_periods(user)) or []
+periods = ui.attempt(lambda: svc.list_periods(user)) or []  # oldest first (by start date)
+period_order = [p.name for p in periods]
 
 # ---------------------------------------------------------------- 1. import a CSV
 with st.expander("1 · Import an outcomes CSV", expanded=False):
     st.markdown(
         "Columns: `subject_code, period, grade, at_risk` (comma or semicolon separated; `at_risk` as "
-        "yes/no, true/false or 1/0; either value may be empty). Periods known: "
-        + (", ".join(f"`{p.name}`" for p in periods) or "none yet — an administrator adds them (Admin).")
+        "yes/no, true/false or 1/0; either value may be empty)."
+    )
+    st.text(
+        "Periods known: " + ", ".join(period_order)
+        if period_order
+        else "No periods yet: an administrator adds them (Admin)."
     )
     gid = st.selectbox("Group", list(groups), format_func=lambda i: ui.group_label(groups[i]), key="import_group")
     upload = st.file_uploader("Outcomes CSV", type=None, key="outcomes_csv")
@@ -41,16 +51,17 @@ with st.expander("1 · Import an outcomes CSV", expanded=False):
                 st.warning(f"{report.problems['line'].nunique()} line(s) will be left out:")
                 st.dataframe(report.problems, hide_index=True, width="stretch", height=200)
             if report.imported and st.button(
-                f"Import {report.imported} row(s) into {groups[gid].name}", type="primary", key="import_csv"
+                f"Import {report.imported} row(s) into the chosen group", type="primary", key="import_csv"
             ):
                 done = ui.attempt(lambda: svc.import_outcomes(user, gid, upload.getvalue()))
                 if done is not None:
+                    st.session_state.pop("outcomes_table", None)  # the study must read the new outcomes
                     st.success(f"Imported {done.imported} row(s).")
             elif not report.imported:
                 st.error("No row of this file can be imported.")
 
-# ---------------------------------------------------------------- 2. train and cross-validate
-st.subheader("2 · Train and cross-validate")
+# ---------------------------------------------------------------- 2. choose, see the power, run
+st.subheader("2 · Study the outcomes")
 c1, c2 = st.columns([3, 2])
 chosen = c1.multiselect(
     "Groups to learn from",
@@ -61,146 +72,124 @@ chosen = c1.multiselect(
     help="Simulated (demo) and real groups cannot be combined.",
 )
 target = c2.radio(
-    "Predict",
+    "Outcome",
     ["at_risk", "grade"],
     horizontal=True,
     key="train_target",
     format_func={"at_risk": "at-risk flag", "grade": "grade"}.get,
 )
+attendance = st.checkbox(
+    "Include attendance (how often each subject was photographed, `n_obs`)",
+    value=False,
+    key="train_attendance",
+    help="Left out by default: attendance is not a reading of the face, and a link with it says nothing about "
+    "how someone feels.",
+)
 
-if st.button("Train and cross-validate", type="primary", key="train", disabled=not chosen):
-    with st.status("Training the predictor…", expanded=True) as status:
+# Before anything is fitted: what the cohort allows and how strong a link it could detect.
+# The table is read once per choice of groups (an audited read), and again when the study runs.
+cached = st.session_state.get("outcomes_table")
+if chosen and (cached is None or cached["groups"] != tuple(chosen)):
+    table = ui.attempt(lambda: svc.training_data(user, chosen))  # a refusal is shown, and tried again next time
+    cached = None if table is None else {"groups": tuple(chosen), "table": table}
+    if cached is not None:
+        st.session_state["outcomes_table"] = cached
+if chosen and cached is not None and cached["groups"] == tuple(chosen):
+    try:
+        plan = plan_study(cached["table"], target, periods_order=period_order, include_attendance=attendance)
+    except ValueError as exc:
+        st.error("These data cannot be studied:")
+        st.text(str(exc))
+    else:
+        st.info(plan.power.text, icon=":material/query_stats:")
+        st.caption(plan.mode_label)
+        for reason in plan.reasons:
+            (st.caption if plan.can_fit else st.warning)(reason)
+
+if st.button("Run the study", type="primary", key="train", disabled=not chosen):
+    with st.status("Running the outcome study…", expanded=True) as status:
         st.write("Collecting reading features and outcomes…")
         table = ui.attempt(lambda: svc.training_data(user, chosen))
-        table = None if table is None else table.dropna(subset=[target])
-        if table is None or table.empty:
-            status.update(label="No training data", state="error")
-            st.error("No subject has both readings and a recorded outcome in a period. Import outcomes first.")
+        if table is None:
+            status.update(label="No data", state="error")
             st.stop()
-        X = table[list(FEATURE_COLUMNS)]
-        y = table[target].astype(int if target == "at_risk" else float)
-        n_subjects = table["subject_id"].nunique()
-        st.write(f"{len(table)} subject-periods of {n_subjects} subjects. Cross-validating (folds grouped by subject)…")
+        st.session_state["outcomes_table"] = {"groups": tuple(chosen), "table": table}
+        st.write("Cross-validating (folds of whole subjects), permuting, bootstrapping…")
         try:
-            result = evaluate(
-                make_predictor(target), X, y, table["subject_id"], n_splits=min(5, n_subjects), n_bootstrap=500
-            )
-            st.write("Fitting the final model on all rows…")
-            model = make_predictor(target).fit(X, y, groups=table["subject_id"])
+            study = study_outcomes(table, target, periods_order=period_order, include_attendance=attendance)
         except ValueError as exc:
-            status.update(label="Training failed", state="error")
-            st.error(f"Cannot train on these data: {exc}")
+            status.update(label="The study failed", state="error")
+            st.error("These data cannot be studied:")
+            st.text(str(exc))
             st.stop()
-        st.write("Scoring each subject's latest period…")
-        readings = pd.concat([svc.readings_frame(user, group_id=g) for g in chosen], ignore_index=True)
-        spans = [PeriodSpan(p.name, p.starts_on, p.ends_on) for p in periods]
-        features = subject_period_features(readings.dropna(subset=["subject_id"]), spans).reset_index()
-        order = {p.name: p.starts_on for p in periods}
-        latest = (
-            features.assign(_start=features["period"].map(order))
-            .sort_values("_start")
-            .groupby("subject_id")
-            .tail(1)
-            .set_index("subject_id")
-        )
-        Xl = latest[list(FEATURE_COLUMNS)]
-        codes = (
-            readings.dropna(subset=["subject_id"]).drop_duplicates("subject_id").set_index("subject_id")["subject_code"]
-        )
-        score = model.predict_proba(Xl)[:, 1] if target == "at_risk" else model.predict(Xl)
-        ranked = pd.DataFrame(
-            {
-                "subject": codes.reindex(Xl.index).to_numpy(),
-                "period": latest["period"].to_numpy(),
-                "readings": latest["n_obs"].astype(int).to_numpy(),
-                ("risk (probability)" if target == "at_risk" else "predicted grade"): score,
-                "drivers (feature value)": top_drivers(contributions(model, Xl), Xl),
-            }
-        ).sort_values(
-            "risk (probability)" if target == "at_risk" else "predicted grade",
-            ascending=target != "at_risk",
-            ignore_index=True,
-        )
-        ranked.index += 1
-        st.session_state["outcomes_result"] = {
-            "evaluation": result,
-            "ranked": ranked,
-            "target": target,
-            "groups": [groups[g].name for g in chosen],
-        }
-        status.update(label="Predictor trained and cross-validated", state="complete", expanded=False)
+        st.session_state["outcomes_study"] = {"study": study, "groups": [groups[g].name for g in chosen]}
+        status.update(label="Study complete", state="complete", expanded=False)
 
-result = st.session_state.get("outcomes_result")
+# ---------------------------------------------------------------- 3. the result, drawn
+result = st.session_state.get("outcomes_study")
 if result is None:
     st.stop()
-ev = result["evaluation"]
-st.markdown(
-    f"**{ev.target}** on {', '.join(result['groups'])}: {ev.n_rows} rows, {ev.n_subjects} subjects, "
-    f"{ev.n_splits} folds grouped by subject."
-)
-better_lower = {"mae", "brier"}
-cols = st.columns(len(ev.metrics))
-for col, (name, value) in zip(cols, ev.metrics.items()):
-    col.metric(
-        name.replace("_", " ").upper() if name in ("mae", "r2") else name.replace("_", " "),
-        f"{value:.3f}",
-        f"{value - ev.baseline[name]:+.3f} vs baseline {ev.baseline[name]:.3f}",
-        delta_color="inverse" if name in better_lower else "normal",
-    )
-lo, hi = ev.improvement_ci
-verdict = "beats the baseline" if ev.beats_baseline else "does **not** beat the baseline — do not rely on it"
-(st.success if ev.beats_baseline else st.warning)(
-    f"{ev.primary_metric} improvement {ev.improvement:+.3f} (95 % interval {lo:+.3f} … {hi:+.3f}): the model {verdict}."
-)
+study = result["study"]
+st.subheader("3 · Result")
+st.text(f"Groups: {', '.join(result['groups'])}")
+st.caption(study.mode_label)
+if study.passed:
+    st.success(study.verdict, icon=":material/check_circle:")
+else:
+    st.warning(study.verdict, icon=":material/info:")
 
-imp = ev.importance.head(12).iloc[::-1]
-unit = "drop in ROC-AUC" if ev.target == "at_risk" else "rise in MAE, grade points"
-fig = go.Figure(
-    go.Bar(
-        x=imp["importance"],
-        y=imp["feature"],
-        orientation="h",
-        error_x=dict(type="data", array=imp["std"]),
-        marker_color="#0072B2",
+if study.fitted:
+    cols = st.columns(len(study.metrics) + 1)
+    for col, m in zip(cols, study.metrics):
+        col.metric(
+            m.name,
+            f"{m.value:.3f}",
+            None if m.vs_baseline is None else f"{m.vs_baseline:+.3f} vs baseline {m.baseline:.3f}",
+            help=m.text(),
+        )
+    cols[-1].metric("permutation p", f"{study.p_value:.3f}", help=study.statistic)
+    st.caption(
+        f"{study.n_rows} rows of {study.n_subjects} subjects; {study.n_splits} folds of whole subjects; "
+        f"{study.n_permutations} permutations. Tested: {study.statistic}."
     )
-)
-fig.update_layout(
-    height=360,
-    margin=dict(l=10, r=10, t=30, b=10),
-    title=dict(text="Permutation importance on held-out folds", font=dict(size=14)),
-)
-fig.update_xaxes(title_text=f"Importance ({unit} when the feature is shuffled)")
-fig.update_yaxes(title_text="Feature")
-left, right = st.columns([2, 3])
-left.plotly_chart(fig, key="importance", width="stretch")
-with right:
-    st.markdown("**Ranked list** (highest risk first; drivers are the features pushing most towards risk)")
-    st.dataframe(result["ranked"], width="stretch", height=330)
+for reason in study.reasons:
+    st.caption(reason)
 
-summary = {
-    "target": ev.target,
-    "groups": result["groups"],
-    "n_rows": ev.n_rows,
-    "n_subjects": ev.n_subjects,
-    "metrics": ev.metrics,
-    "baseline": ev.baseline,
-    "improvement": ev.improvement,
-    "improvement_ci": list(ev.improvement_ci),
-    "beats_baseline": ev.beats_baseline,
-    "importance": ev.importance.to_dict(orient="records"),
-}
-d1, d2 = st.columns(2)
-d1.download_button(
-    "Download the ranked list (CSV)",
-    result["ranked"].to_csv(index_label="rank"),
-    file_name=f"vadlens_{ev.target}_ranking.csv",
-    mime="text/csv",
-    key="dl_ranking",
-)
-d2.download_button(
-    "Download metrics and importance (JSON)",
-    json.dumps(summary, indent=2, default=float),
-    file_name=f"vadlens_{ev.target}_evaluation.json",
+if study.importance is not None and study.ranked is not None:
+    imp = study.importance.head(12).iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=imp["coefficient"],
+            y=imp["feature"],
+            orientation="h",
+            error_x=dict(type="data", array=imp["sd"]),
+            marker_color="#0072B2",
+        )
+    )
+    fig.update_layout(
+        height=360,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title=dict(text="Coefficients of the out-of-fold models (mean ± SD over folds)", font=dict(size=14)),
+    )
+    fig.update_xaxes(title_text=f"Coefficient ({study.importance_label})")
+    fig.update_yaxes(title_text="Feature")
+    left, right = st.columns([2, 3])
+    left.plotly_chart(fig, key="importance", width="stretch")
+    with right:
+        st.caption(study.scoring)
+        st.dataframe(study.ranked, width="stretch", height=330)
+    st.download_button(
+        "Download the ranked list (CSV)",
+        study.ranked.to_csv(index_label="rank"),
+        file_name=f"vadlens_{study.target}_ranking.csv",
+        mime="text/csv",
+        key="dl_ranking",
+    )
+
+st.download_button(
+    "Download the study (JSON)",
+    json.dumps({**study.summary(), "groups": result["groups"]}, indent=2, default=float),
+    file_name=f"vadlens_{study.target}_study.json",
     mime="application/json",
     key="dl_metrics",
 )

@@ -446,6 +446,79 @@ def test_a_video_without_faces_or_not_a_video_gets_a_plain_message_and_no_save(p
     assert pilot["svc"].readings_frame(pilot["admin"]).empty
 
 
+# ---------------------------------------------------------------- timelines: the group's rule and notes
+
+
+@pytest.fixture
+def caseload_timeline(pilot, make_reading):
+    """C-01 of the caseload read in three sessions, a week apart, each below the default threshold."""
+    import hashlib
+    from datetime import UTC, datetime, timedelta
+
+    svc, admin = pilot["svc"], pilot["admin"]
+    subject = svc.list_subjects(admin, pilot["caseload"].id)[0]
+    for week, valence in enumerate((-0.5, -0.4, -0.6)):
+        meeting = svc.create_session(
+            admin, pilot["caseload"].id, datetime(2024, 3, 4, 10, tzinfo=UTC) + timedelta(weeks=week), f"week {week}"
+        )
+        checksum = hashlib.sha256(f"photo {week}".encode()).hexdigest()
+        svc.save_capture(admin, meeting.id, [make_reading("sad", valence=valence)], [subject.id], checksum, "upload")
+    return subject
+
+
+def test_timelines_rule_is_stored_for_the_group_and_loaded_for_the_next_person(pilot, caseload_timeline):
+    svc, caseload = pilot["svc"], pilot["caseload"]
+    at = login("psych")
+    at.switch_page("pages/timelines.py").run()
+    assert not at.exception, at.exception
+    assert "has no stored rule yet" in texts(at.text)
+    assert "The rule fires in 1 session(s): valence below -0.20 for 3+ sessions in a row" in texts(at.error)
+    assert at.button(key="save_rule").disabled  # nothing edited yet
+
+    at.number_input(key="rule_n").set_value(2).run()
+    assert "The rule fires in 2 session(s)" in texts(at.error)  # the edit applies at once…
+    assert svc.alert_rule(pilot["admin"], caseload.id).is_default  # …but is not stored until saved
+    at.button(key="save_rule").click().run()
+    assert not at.exception and "not saved" not in texts(at.error), texts(at.error)
+    assert "Saved as the group's rule: valence below -0.20 for 2+ sessions in a row" in texts(at.success)
+    assert "set by Pia Psych" in texts(at.text)
+    stored = svc.alert_rule(pilot["admin"], caseload.id)
+    assert stored.rule.run_length == 2 and stored.set_by == "Pia Psych"
+
+    other = login("admin")  # another person, another browser: the editor starts from the stored rule
+    other.switch_page("pages/timelines.py").run()
+    other.selectbox(key="timeline_group").select(caseload).run()
+    assert other.number_input(key="rule_n").value == 2
+    assert "set by Pia Psych" in texts(other.text)
+    assert "The rule fires in 2 session(s)" in texts(other.error)
+    other.selectbox(key="timeline_group").select(pilot["class"]).run()  # another group: its own (default) rule
+    assert other.number_input(key="rule_n").value == 3 and "no stored rule yet" in texts(other.text)
+
+
+def test_timeline_notes_are_added_listed_with_author_and_shown_as_plain_text(pilot, caseload_timeline):
+    at = login("psych")
+    at.switch_page("pages/timelines.py").run()
+    assert "No notes yet." in texts(at.caption)
+    typed = "Calmer since March. **not bold** <script>alert(1)</script>"
+    at.text_area(key="timeline_note_text").input(f"  {typed}\n")
+    at.button(key="FormSubmitter:timeline_note-Add note").click().run()
+    assert not at.exception and "not saved" not in texts(at.error), texts(at.error)
+    shown = texts(at.text)
+    assert typed in shown and ", Pia Psych" in shown
+    assert "not bold" not in texts(at.markdown) + texts(at.caption)  # never rendered as markdown
+    notes = pilot["svc"].timeline_notes(pilot["admin"], caseload_timeline.id)
+    assert [(n.author, n.text) for n in notes] == [("Pia Psych", typed)]
+
+    at.text_area(key="timeline_note_text").input("   ")
+    at.button(key="FormSubmitter:timeline_note-Add note").click().run()
+    assert "The note was not saved: the note is empty" in texts(at.error)
+
+    admin = login("admin")  # visible to others with access to the group
+    admin.switch_page("pages/timelines.py").run()
+    admin.selectbox(key="timeline_group").select(pilot["caseload"]).run()
+    assert typed in texts(admin.text)
+
+
 # ---------------------------------------------------------------- subjects, outcomes, admin
 
 
@@ -465,21 +538,37 @@ def test_subjects_page_adds_a_subject_and_records_consent(pilot):
 
 
 @pytest.fixture
-def demo_group(pilot):
-    from db.demo import load_demo_cohort, simulate_cohort
+def outcome_groups(pilot):
+    """Two simulated pilots loaded through the service: one whose readings carry no information about the
+    outcomes (20 subjects) and one with a planted signal (40 subjects); 3 periods, 25% at risk."""
+    from outcome_cohorts import pilot_cohort
 
-    cohort = simulate_cohort(n_subjects=30, sessions_per_period=3, random_state=1)
-    return load_demo_cohort(pilot["svc"], pilot["admin"], cohort, "Outcomes test")
+    from db.demo import load_demo_cohort
+
+    svc, admin = pilot["svc"], pilot["admin"]
+    null = load_demo_cohort(svc, admin, pilot_cohort(20, signal=0.0, seed=0, sessions_per_period=4), "No signal")
+    signal = load_demo_cohort(svc, admin, pilot_cohort(40, signal=2.0, seed=0, sessions_per_period=4), "Signal")
+    return {"null": null, "signal": signal}
+
+
+def outcome_study_run(at: AppTest, group_id: int, target: str) -> AppTest:
+    at.multiselect(key="train_groups").set_value([group_id]).run()
+    at.radio(key="train_target").set_value(target).run()
+    assert "80% power" in texts(at.info)  # the power statement is there before anything is fitted
+    at.button(key="train").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    return at
 
 
 @pytest.mark.slow
-def test_outcomes_import_train_and_rank(pilot, demo_group):
+def test_outcomes_import_reports_bad_lines_and_a_cohort_without_signal_gets_no_ranked_list(pilot, outcome_groups):
     at = login("admin")
     at.switch_page("pages/outcomes.py").run()
     assert not at.exception, at.exception
 
     # A CSV with one good line and two bad ones: the dry run reports the bad lines.
-    at.selectbox(key="import_group").select(demo_group).run()
+    at.selectbox(key="import_group").select(outcome_groups["null"]).run()
     csv = (
         b"subject_code,period,grade,at_risk\n"
         b"SIM-001,SIM-2024-T1,7.5,no\nNOBODY,SIM-2024-T1,6,no\nSIM-002,SIM-2024-T1,abc,no\n"
@@ -491,26 +580,37 @@ def test_outcomes_import_train_and_rank(pilot, demo_group):
     at.button(key="import_csv").click().run()
     assert "Imported 1 row(s)" in texts(at.success)
 
-    at.multiselect(key="train_groups").set_value([demo_group]).run()
-    at.radio(key="train_target").set_value("at_risk").run()
-    at.button(key="train").click().run()
-    assert not at.exception, at.exception
-    assert not at.error, texts(at.error)
-    labels = [m.label for m in at.metric]
-    assert labels == ["roc auc", "balanced accuracy", "brier"]
-    assert "improvement" in texts(at.success) + texts(at.warning)
-    ranked = at.dataframe[-1].value
-    assert len(ranked) == 30 and ranked["risk (probability)"].is_monotonic_decreasing
-    assert ranked["drivers (feature value)"].str.len().gt(0).all()
-    importance = plotly_specs(at)[0]
-    assert "Importance (drop in ROC-AUC" in importance["layout"]["xaxis"]["title"]["text"]
-    downloads = {b.key for b in at.get("download_button")}
-    assert {"dl_ranking", "dl_metrics"} <= downloads
+    for target in ("at_risk", "grade"):
+        outcome_study_run(at, outcome_groups["null"], target)
+        verdict = texts(at.warning)
+        assert "Not enough evidence with 20 subjects" in verdict and "permutation p = " in verdict
+        assert "No ranked list" in texts(at.caption)
+        assert len(at.dataframe) == 1  # the import report only: no ranked list
+        assert not plotly_specs(at) and "dl_ranking" not in {b.key for b in at.get("download_button")}
+        assert "Prediction: the features of one period" in texts(at.caption)
 
-    at.radio(key="train_target").set_value("grade").run()
-    at.button(key="train").click().run()
-    assert [m.label for m in at.metric] == ["MAE", "R2"]
-    assert at.dataframe[-1].value["predicted grade"].is_monotonic_increasing
+
+@pytest.mark.slow
+def test_outcomes_a_cohort_with_signal_gets_the_list_with_out_of_fold_scores(pilot, outcome_groups):
+    from vadcore.outcome_study import GRADE_SCORE, RISK_SCORE
+
+    at = login("admin")
+    at.switch_page("pages/outcomes.py").run()
+    outcome_study_run(at, outcome_groups["signal"], "at_risk")
+    assert "Evidence with 40 subjects" in texts(at.success)
+    assert [m.label for m in at.metric] == ["AUC", "permutation p"]
+    ranked = at.dataframe[-1].value
+    assert len(ranked) == 40 and ranked[RISK_SCORE].is_monotonic_decreasing
+    assert (ranked["features from"] == "SIM-2024-T3").all()
+    assert ranked["drivers (feature value)"].str.len().gt(0).all()
+    assert "left that subject out" in texts(at.caption)
+    importance = plotly_specs(at)[0]
+    assert "Coefficient (change in the risk score" in importance["layout"]["xaxis"]["title"]["text"]
+    assert {"dl_ranking", "dl_metrics"} <= {b.key for b in at.get("download_button")}
+
+    outcome_study_run(at, outcome_groups["signal"], "grade")
+    assert [m.label for m in at.metric] == ["MAE", "MAE improvement", "R²", "permutation p"]
+    assert at.dataframe[-1].value[GRADE_SCORE].is_monotonic_increasing
 
 
 def test_admin_manages_users_groups_periods_and_retention(pilot):

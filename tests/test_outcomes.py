@@ -1,6 +1,6 @@
-"""Outcome CSVs are validated row by row; predictors beat their baseline on the simulated cohort
-and not on noise; models round-trip with their feature list and version; simulated and real data
-never train together."""
+"""Outcome CSVs are validated row by row; features and outcomes join through the service layer; simulated and
+real data never train together. The outcome study itself: tests/test_outcome_study.py and
+tests/test_outcome_calibration.py."""
 
 from __future__ import annotations
 
@@ -13,15 +13,7 @@ import pytest
 from db.demo import load_demo_cohort, simulate_cohort
 from db.services import InvalidInput, MixedDataError
 from vadcore.features import FEATURE_COLUMNS, subject_period_features
-from vadcore.outcomes import (
-    GradePredictor,
-    OutcomeCSVError,
-    RiskPredictor,
-    evaluate,
-    make_predictor,
-    read_outcomes_csv,
-    training_table,
-)
+from vadcore.outcomes import OutcomeCSVError, read_outcomes_csv, training_table
 
 SUBJECTS, PERIODS = {"S1", "S2", "S3", "S4"}, {"T1", "T2"}
 
@@ -93,38 +85,6 @@ def cohort_table(signal: float, random_state: int = 1) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def simulated():
     return cohort_table(signal=1.0)
-
-
-@pytest.fixture(scope="module")
-def noise():
-    return cohort_table(signal=0.0)
-
-
-@pytest.mark.parametrize("target", ["grade", "at_risk"])
-def test_predictor_beats_its_baseline_on_the_simulated_cohort(simulated, target):
-    result = evaluate(
-        make_predictor(target), simulated, simulated[target], simulated["subject_id"], n_repeats=2, n_bootstrap=300
-    )
-    assert result.beats_baseline, result.summary()
-    assert result.importance.iloc[0]["feature"].startswith(("valence", "dominance", "share"))
-    if target == "at_risk":  # calibrated: held-out probabilities score better than the base rate
-        assert result.metrics["brier"] < result.baseline["brier"]
-
-
-@pytest.mark.parametrize("target", ["grade", "at_risk"])
-def test_predictor_does_not_beat_its_baseline_on_pure_noise(noise, target):
-    result = evaluate(make_predictor(target), noise, noise[target], noise["subject_id"], n_repeats=2, n_bootstrap=300)
-    assert not result.beats_baseline, result.summary()
-
-
-def test_predictors_refuse_inputs_they_cannot_use(simulated):
-    with pytest.raises(TypeError):
-        GradePredictor().fit(simulated[list(FEATURE_COLUMNS)].to_numpy(), simulated["grade"])
-    with pytest.raises(ValueError):
-        RiskPredictor().fit(simulated, np.zeros(len(simulated)))
-    model = GradePredictor().fit(simulated, simulated["grade"])
-    with pytest.raises(ValueError, match="valence_mean"):
-        model.predict(simulated.drop(columns="valence_mean"))
 
 
 def test_training_on_simulated_and_real_rows_together_is_refused(simulated):
