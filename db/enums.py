@@ -14,3 +14,13 @@ KIND_FOR_ROLE: dict[str, str] = {"teacher": "class", "psychologist": "caseload"}
 TIMELINE_ROLES: tuple[str, ...] = ("admin", "psychologist")
 # A timeline note is 1…TIMELINE_NOTE_MAX_CHARS characters once stripped of surrounding white space.
 TIMELINE_NOTE_MAX_CHARS = 2000
+# The deployment record (one per installation), which decides whether emotion recognition may run at all:
+# the EU AI Act, Art. 5(1)(f), prohibits it in education institutions and workplaces unless it is intended
+# for medical or safety reasons. The rule itself is in db.deployment.
+JURISDICTIONS: tuple[str, ...] = ("eu", "outside_eu")  # "eu": the EU/EEA, where the AI Act applies
+DEPLOYMENT_SETTINGS: tuple[str, ...] = ("education", "workplace", "healthcare", "research", "other")
+DEPLOYMENT_PURPOSES: tuple[str, ...] = ("medical", "safety", "research", "education", "other")
+# A group's retention policy: readings, captures and sessions older than this many days are purged.
+RETENTION_DAYS_MAX = 3650
+# A subject code: 1…SUBJECT_CODE_MAX_CHARS characters once normalised (db.services).
+SUBJECT_CODE_MAX_CHARS = 64

@@ -26,7 +26,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from db.enums import CAPTURE_SOURCES, CONSENT_STATUSES, GROUP_KINDS, ROLES, TIMELINE_NOTE_MAX_CHARS
+from db.enums import (
+    CAPTURE_SOURCES,
+    CONSENT_STATUSES,
+    DEPLOYMENT_PURPOSES,
+    DEPLOYMENT_SETTINGS,
+    GROUP_KINDS,
+    JURISDICTIONS,
+    RETENTION_DAYS_MAX,
+    ROLES,
+    SUBJECT_CODE_MAX_CHARS,
+    TIMELINE_NOTE_MAX_CHARS,
+)
 from vadcore.features import ALERT_DIRECTIONS, MAX_RUN_LENGTH
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 
@@ -82,13 +93,28 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the password is changed or reset: a log-in from before it no longer counts.
+    credentials_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Log-in throttling: wrong passwords in a row, and until when the account refuses log-ins.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Group(Base):
     """A class (teachers) or a clinic caseload (psychologists)."""
 
     __tablename__ = "groups"
-    __table_args__ = (CheckConstraint(_in("kind", GROUP_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(_in("kind", GROUP_KINDS), name="kind"),
+        CheckConstraint(
+            f"retention_days IS NULL OR retention_days BETWEEN 1 AND {RETENTION_DAYS_MAX}", name="retention_days"
+        ),
+        CheckConstraint(
+            "(grade_min IS NULL AND grade_max IS NULL) OR (grade_min IS NOT NULL AND grade_max IS NOT NULL "
+            "AND grade_min < grade_max)",
+            name="grade_range",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), unique=True)
@@ -98,6 +124,11 @@ class Group(Base):
     # Demo data from scripts/demo_cohort.py; never mixed with real people.
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Policy: sessions (with their captures and readings) older than this many days are purged; None keeps them.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The range grades must lie in (both or neither); None: any finite grade.
+    grade_min: Mapped[float | None] = mapped_column(Float, nullable=True)
+    grade_max: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     subjects: Mapped[list[Subject]] = relationship(back_populates="group", passive_deletes=True)
 
@@ -118,12 +149,15 @@ class Subject(Base):
     __tablename__ = "subjects"
     __table_args__ = (
         UniqueConstraint("group_id", "code", name="uq_subjects_group_code"),
+        UniqueConstraint("group_id", "code_key", name="uq_subjects_group_code_key"),
         CheckConstraint(_in("consent", CONSENT_STATUSES), name="consent"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
-    code: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(SUBJECT_CODE_MAX_CHARS))
+    # The code normalised and case-folded: what makes two codes the same (db.services.subject_code_key).
+    code_key: Mapped[str] = mapped_column(String(SUBJECT_CODE_MAX_CHARS))
     consent: Mapped[str] = mapped_column(String(16), default="pending")
     is_simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -255,6 +289,29 @@ class TimelineNote(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     body: Mapped[str] = mapped_column(Text)
+
+
+class Deployment(Base):
+    """The installation's deployment record (one row): who runs it, where, in what setting and for what purpose.
+    db.deployment decides from it whether analysis may run (the EU AI Act's Art. 5(1)(f))."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single"),
+        CheckConstraint(_in("jurisdiction", JURISDICTIONS), name="jurisdiction"),
+        CheckConstraint(_in("setting", DEPLOYMENT_SETTINGS), name="setting"),
+        CheckConstraint(_in("purpose", DEPLOYMENT_PURPOSES), name="purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, default=1)
+    organisation: Mapped[str] = mapped_column(String(200))  # the controller, as named on notices
+    contact: Mapped[str] = mapped_column(String(200))  # where people ask or withdraw (e.g. the DPO)
+    jurisdiction: Mapped[str] = mapped_column(String(16))
+    setting: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))
+    protocol_ref: Mapped[str] = mapped_column(String(200), default="")  # research: the approved protocol
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEntry(Base):

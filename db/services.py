@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -366,9 +367,10 @@ class Service:
                 raise InvalidInput(f"consent must be one of {CONSENT_STATUSES}")
             if is_simulated != group.is_simulated:
                 raise InvalidInput("simulated subjects belong in simulated groups only, and real ones in real groups")
-            if s.scalar(select(Subject.id).where(Subject.group_id == group_id, Subject.code == code)) is not None:
+            key = subject_code_key(code)
+            if s.scalar(select(Subject.id).where(Subject.group_id == group_id, Subject.code_key == key)) is not None:
                 raise InvalidInput(f"code {code!r} is taken in {group.name!r}")
-            subject = Subject(group_id=group_id, code=code, consent=consent, is_simulated=is_simulated)
+            subject = Subject(group_id=group_id, code=code, code_key=key, consent=consent, is_simulated=is_simulated)
             s.add(subject)
             s.flush()
             self._audit(s, me, "create_subject", "subject", subject.id)
@@ -879,6 +881,11 @@ class Service:
             if not path or path == ":memory:":
                 return int(s.scalar(text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")))
             return sum(Path(p).stat().st_size for p in (path, f"{path}-wal") if Path(p).exists())
+
+
+def subject_code_key(code: str) -> str:
+    """What makes two subject codes the same code: NFKC-normalised and case-folded."""
+    return unicodedata.normalize("NFKC", code).casefold()
 
 
 def _name(user: User | None) -> str:
