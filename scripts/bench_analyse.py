@@ -60,7 +60,7 @@ def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
 def upload_to_labelled_image(data: bytes, predictor: EmotionPredictor, detector: FaceDetector) -> tuple[int, bytes]:
     """What the page does for one uploaded photo; returns the face count and the JPEG shown."""
     result = analyse_photo(data, predictor, detector)
-    return len(result.readings), _jpeg(annotate(result.image, result.readings))
+    return len(result.readings), _jpeg(annotate(result.image, result.readings, photo_size=result.size))
 
 
 def measure(name: str, data: bytes, predictor, detector, repeats: int) -> dict:

@@ -1,23 +1,54 @@
 """Turn an uploaded photo (bytes or a file path) into an upright H×W×3 uint8 RGB array.
 
 Every refusal is an `ImageError` whose message a teacher can act on without knowing image formats.
+HEIC/HEIF (iPhones' default) is read through pi-heif when it is installed; AVIF through Pillow's own
+reader. Files with several frames (animations, multi-page scans) are refused, except the extra pictures a
+phone stores beside the photo (MPO JPEGs, HEIF), where the primary picture is the photo.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError, features
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone camera, far below what exhausts memory
 MIN_SIDE = 20  # pixels; a face needs at least this to be read (FER2013 crops are 48)
 
+# pi-heif is pillow-heif's decode-only build (libheif + libde265, LGPL wheels); pillow-heif's wheels carry the
+# x265 encoder and are GPLv2, and only the tests write HEIC. A dependency; without it HEIC uploads get a
+# message that says how to convert them.
+try:
+    from pi_heif import register_heif_opener
+
+    register_heif_opener(thumbnails=False)  # the embedded previews are never read
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - depends on the installation
+    HEIF_SUPPORTED = False
+    log.warning("pi-heif is not installed: HEIC photos will be refused with a message")
+AVIF_SUPPORTED = bool(features.check("avif"))
+
 # Only raster formats we can read safely: Pillow's EPS reader would run Ghostscript, for example.
 # (Multi-picture JPEGs from phone cameras open through the JPEG reader.)
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+ACCEPTED_FORMATS = (
+    ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+    + (("HEIF",) if HEIF_SUPPORTED else ())
+    + (("AVIF",) if AVIF_SUPPORTED else ())
+)
+# Formats whose extra frames belong to one photo (a depth map, a second lens, a burst's others): the
+# primary picture, the one a phone's gallery shows, is read. Any other file with several frames is refused.
+PRIMARY_PICTURE_FORMATS = ("MPO", "HEIF")
+# ISO base media "ftyp" brands, to name a HEIC or AVIF file that cannot be read here.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 
 class ImageError(ValueError):
@@ -44,28 +75,102 @@ class ImageTooSmallError(ImageError):
     pass
 
 
+class MultiFrameImageError(ImageError):
+    """An animation or a multi-page file: which frame holds the photo is the uploader's choice."""
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    """A decoded photo, perhaps shrunk while decoding; `size` is the upright photo's own (width, height)."""
+
+    rgb: np.ndarray  # H×W×3 uint8, upright
+    size: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(x, y) factors from the photo's own pixels to `rgb`'s: 1.0 where it was not shrunk."""
+        return self.rgb.shape[1] / self.size[0], self.rgb.shape[0] / self.size[1]
+
+    def to_photo_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box (x, y, width, height) in `rgb`'s pixels, in the photo's own pixels."""
+        sx, sy = self.scale
+        if (sx, sy) == (1.0, 1.0):
+            return box
+        x, y, w, h = box
+        return (round(x / sx), round(y / sy), max(1, round(w / sx)), max(1, round(h / sy)))
+
+
 def image_checksum(data: bytes) -> str:
     """SHA-256 of the file's bytes, hex: identifies the same upload seen twice."""
     return hashlib.sha256(data).hexdigest()
 
 
-def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode a photo to an upright RGB array (H×W×3 uint8), applying its EXIF orientation."""
+def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+    """Decode a photo to an upright RGB array (H×W×3 uint8), applying its EXIF orientation.
+
+    With `max_side`, a photo whose longer side exceeds it comes back shrunk to that longer side."""
+    return decode_photo(source, max_pixels, max_side).rgb
+
+
+def decode_photo(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> DecodedPhoto:
+    """`load_image` that also says the photo's own size, so boxes found on a shrunk copy can be mapped back.
+
+    A JPEG at least twice `max_side` is decoded at 1/2, 1/4 or 1/8 scale by the decoder itself (never below
+    `max_side`), so a 40-megapixel JPEG costs a quarter of its full-size memory; other formats are decoded
+    whole, then shrunk before any colour conversion."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data:
         raise EmptyImageError("The file is empty (0 bytes). Please choose the photo again.")
     image = _open(data)
     _check_size(image.size, max_pixels)
+    _check_frames(image)
     try:
+        full = image.size
+        if max_side is not None and image.format in ("JPEG", "MPO"):
+            image.draft(None, _fit(full, max_side))
+        decoded = image.size
         image.load()
-        image = ImageOps.exif_transpose(image)
-        rgb = _to_rgb(image)
+        ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double the peak
+        if image.size != decoded:  # rotated a quarter turn: the photo's own size turns with it
+            full = (full[1], full[0])
+        rgb = _to_rgb(_shrink(image, max_side) if image.mode in _RESIZABLE_MODES else image)
+        if max_side is not None and max(rgb.shape[:2]) > max_side:
+            rgb = np.asarray(_shrink(Image.fromarray(rgb), max_side))
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise CorruptImageError(
             "The photo is damaged or incomplete (perhaps the upload was cut off), so it cannot be read. "
             "Please try the original file again."
         ) from error
-    return rgb
+    return DecodedPhoto(rgb, full)
+
+
+# Modes Pillow resizes with a smooth filter (others, e.g. palettes, are converted to RGB first).
+_RESIZABLE_MODES = ("RGB", "RGBA", "L", "LA")
+
+
+def _fit(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` scaled so that its longer side is `max_side` (never enlarged)."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+
+
+def _shrink(image: Image.Image, max_side: int | None) -> Image.Image:
+    if max_side is None or max(image.size) <= max_side:
+        return image
+    # Bilinear with Pillow's antialiasing, the filter the face crops are made with (vadcore.detect).
+    return image.resize(_fit(image.size, max_side), Image.Resampling.BILINEAR)
+
+
+def _check_frames(image: Image.Image) -> None:
+    if image.format in PRIMARY_PICTURE_FORMATS:
+        return
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise MultiFrameImageError(
+            f"This file holds {frames} pictures (an animation or a multi-page document), and VAD Lens reads "
+            "one photo at a time. Please save the picture you want as a JPEG or PNG and upload that."
+        )
 
 
 def _open(data: bytes) -> Image.Image:
@@ -103,8 +208,23 @@ def _too_large_message(width: int | None = None, height: int | None = None, max_
 
 
 def _not_an_image_message(data: bytes) -> str:
+    accepted = ", ".join(ACCEPTED_FORMATS)
+    if data[4:8] == b"ftyp":  # an ISO media file: a HEIC or AVIF photo this installation cannot read
+        brands = data[8:12] + data[16:64]
+        if any(b in brands for b in _AVIF_BRANDS):
+            return (
+                "This is an AVIF photo (the default of some Android phones and browsers), which this installation "
+                "cannot read. Please export it as JPEG (most photo viewers: Save as / Export) and upload that "
+                f"({accepted})."
+            )
+        if any(b in brands for b in _HEIF_BRANDS):
+            return (
+                "This is a HEIC photo (the iPhone's default), which this installation cannot read. Please export it "
+                "as JPEG (on the iPhone: Settings › Camera › Formats › Most Compatible, or share it by e-mail, which "
+                f"converts it) and upload that ({accepted})."
+            )
     kind = "a PDF document" if data.startswith(b"%PDF") else "not a photo"
-    return f"This file is {kind}, so there are no faces to read. Please upload a photo ({', '.join(ACCEPTED_FORMATS)})."
+    return f"This file is {kind}, so there are no faces to read. Please upload a photo ({accepted})."
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

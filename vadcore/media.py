@@ -20,7 +20,9 @@ from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES
 from vadcore.video import DEFAULT_SAMPLE_FPS, VideoError, analyse_video
 
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+PHOTO_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+)
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
 
 # A reading's quality notes: facts about the input, not a verdict on the face.
