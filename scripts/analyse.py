@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from vadcore.csv_safety import to_csv
 from vadcore.media import ROW_COLUMNS, MediaError, analyse_file
 from vadcore.settings import configure_logging
 from vadcore.video import DEFAULT_SAMPLE_FPS, SMOOTHING_METHODS
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.suffix.lower() == ".parquet":
         table.to_parquet(args.out, index=False)
     else:
-        table.to_csv(args.out, index=False)
+        to_csv(table, args.out, index=False)  # file names and notes cannot become spreadsheet formulas
     failed = [entries[str(p)] for p in files if entries[str(p)]["status"] != "analysed"]
     summary = {
         "files": [entries[str(p)] for p in files],

@@ -103,3 +103,17 @@ def test_worker_processes_give_the_same_rows(mixed_folder: Path, tmp_path: Path)
     assert run.returncode == analyse.EXIT_SOME_FAILED, run.stderr
     assert run.stderr.count("not analysed") == 2
     pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(two))
+
+
+def test_file_names_that_look_like_formulas_are_neutralised_in_the_csv(photos: Path, tmp_path: Path, monkeypatch):
+    """A photo named "=HYPERLINK(…).jpg" (or "+1+1.jpg", "@SUM(1).jpg") must not become a formula when the
+    table is opened in a spreadsheet: the cell gets a leading apostrophe, the numbers stay numbers."""
+    monkeypatch.chdir(tmp_path)  # relative paths: the file column starts with the name itself
+    names = ['=HYPERLINK("http:example.invalid")', "+1+1", "@SUM(1)", "-1+1"]
+    for name in names:
+        shutil.copy(photos / "biden.jpg", tmp_path / f"{name}.jpg")
+    out = tmp_path / "readings.csv"
+    assert analyse.main(["--out", str(out), "--no-progress", "--", *(f"{n}.jpg" for n in names)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert sorted(table["file"]) == sorted(f"'{n}.jpg" for n in names)
+    assert pd.api.types.is_float_dtype(table["valence"])

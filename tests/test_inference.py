@@ -114,3 +114,57 @@ def test_non_checkpoint_files_get_a_clear_error(tmp_path, checkpoint, content):
         load_model(path)
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         load_model(tmp_path / "missing.pt")
+
+
+class _Planted:
+    """A pickle payload: unpickling it calls open(path, "w"), which creates the file (as a real attack would
+    run a shell command)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import builtins
+
+        return (builtins.open, (self.path, "w"))
+
+
+def test_a_checkpoint_with_a_planted_pickle_payload_is_refused_and_not_run(checkpoint, tmp_path):
+    marker = tmp_path / "planted-code-ran"
+    payload = torch.load(checkpoint, weights_only=True)  # the saving side writes plain metadata only
+    payload["training"]["note"] = _Planted(marker)
+    torch.save(payload, tmp_path / "planted.pt")
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="objects other than weights and plain metadata.*refused"):
+        load_model(tmp_path / "planted.pt")
+    with pytest.raises(CheckpointError, match="io.open|builtins.open"):
+        read_checkpoint(tmp_path / "planted.pt")
+    assert not marker.exists()  # the payload was refused before it could run
+
+
+def test_checkpoint_metadata_is_saved_as_plain_types(tmp_path):
+    from pathlib import Path
+
+    from vadcore.checkpoint import plain
+
+    path = tmp_path / "m.pt"
+    training = {"lambda": np.float32(0.5), "epochs": np.int64(3), "out": Path("runs/x"), "sizes": (1, 2)}
+    save_checkpoint(
+        path, build_model(ModelConfig(stem="torchvision")), model_version="t", data_checksum="c", training=training
+    )
+    meta = read_checkpoint(path)  # weights_only=True: would refuse numpy scalars or a Path
+    assert meta["training"] == {"lambda": 0.5, "epochs": 3, "out": "runs/x", "sizes": [1, 2]}
+    assert type(meta["training"]["epochs"]) is int
+    with pytest.raises(TypeError, match="plain data"):
+        plain({"x": object()})
+
+
+def test_the_shipped_checkpoint_loads_with_weights_only_and_unchanged_weights():
+    from vadcore.settings import SHIPPED_CHECKPOINT
+
+    if not SHIPPED_CHECKPOINT.exists():
+        pytest.skip(f"{SHIPPED_CHECKPOINT} is absent")
+    safe = read_checkpoint(SHIPPED_CHECKPOINT)["state_dict"]
+    full = torch.load(SHIPPED_CHECKPOINT, map_location="cpu", weights_only=False)["state_dict"]
+    assert safe.keys() == full.keys()
+    assert all(torch.equal(safe[k], full[k]) for k in full)

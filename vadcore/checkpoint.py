@@ -1,9 +1,21 @@
-"""Saving and loading checkpoints that say what they are and refuse to load into the wrong code."""
+"""Saving and loading checkpoints that say what they are and refuse to load into the wrong code.
+
+A checkpoint holds tensors and plain metadata only (dicts, lists, str, int, float, bool, None), and is read
+with `torch.load(weights_only=True)`: a pickle can name any callable to run while it loads, so a checkpoint
+that holds anything else (a planted `__reduce__`, but also a numpy array or a dataclass) is refused instead
+of executed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import pickle
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from vadcore.model import ModelConfig, VADNet, build_model
@@ -11,6 +23,8 @@ from vadcore.settings import get_settings
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS, VAD_MAX, VAD_MIN
 
 CHECKPOINT_FORMAT = 1
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -27,12 +41,12 @@ def save_checkpoint(
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_version": model_version,
-        "config": _unwrap(model).config.to_dict(),
+        "config": plain(_unwrap(model).config.to_dict()),
         "class_names": list(CLASS_NAMES),
         "vad_dims": list(VAD_DIMS),
         "vad_scale": [VAD_MIN, VAD_MAX],
-        "data_checksum": data_checksum,
-        "training": training,
+        "data_checksum": str(data_checksum),
+        "training": plain(training),  # what `read_checkpoint` (weights_only) can load back
         "state_dict": state,
     }
     path = Path(path)
@@ -50,12 +64,51 @@ def _unwrap(model: torch.nn.Module) -> VADNet:
     return inner
 
 
+def plain(value: Any) -> Any:
+    """`value` as plain Python (dict with str keys, list, str, int, float, bool, None) for checkpoint metadata:
+    numpy scalars and arrays, tensors, tuples, paths and dataclasses are converted; anything else is a
+    TypeError, so that no object that only a full unpickler could read is ever written."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    raise TypeError(f"checkpoint metadata must be plain data, not {type(value).__name__}")
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The one line of torch's long weights_only refusal that names what was refused."""
+    for line in str(error).splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].strip().split(". Please")[0][:200]
+    return type(error).__name__
+
+
 def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain containers only; a pickle that names any other callable is refused
+        # before it runs (weights_only=False would execute code planted in the file)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Weights only load failed" not in str(e) or "Unsupported operand" in str(e):  # bytes that are no pickle
+            raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
+        logger.warning("refused checkpoint %s: it holds objects other than tensors and plain data", path)
+        raise CheckpointError(
+            f"{path.name} holds objects other than weights and plain metadata, and was refused: loading it "
+            f"could run code planted in it ({_unpickler_reason(e)})"
+        ) from e
     except Exception as e:  # torch raises many types for a file that is not a checkpoint
         raise CheckpointError(f"{path.name} is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from vadcore.checkpoint import save_checkpoint
+from vadcore.checkpoint import plain, save_checkpoint
 from vadcore.consistency import DEFAULT_RULES, RULE_SETS, consistency_violation_rate
 from vadcore.data import (
     FaceTable,
@@ -266,7 +266,8 @@ def train(args: argparse.Namespace) -> dict:
     start_epoch = 0
     last = args.out / "last.pt"
     if args.resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
+        # weights_only: a planted pickle is refused, not run; last.pt is written with plain history below
+        state = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -350,7 +351,7 @@ def train(args: argparse.Namespace) -> dict:
                     "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(),
                     "epoch": epoch + 1,
-                    "history": history,
+                    "history": plain(history),  # numpy floats → float, so that weights_only can read it back
                 },
                 args.out / "last.tmp",
             )
