@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.dispose()
     print(f"Administrator {user.username!r} created in {engine.url.render_as_string(hide_password=True)}")
+    print(
+        "Next: log in and record the deployment (Admin page, Deployment tab). Until it is recorded no photo or "
+        "video can be analysed; in an EU school or workplace only a medical or safety purpose (or research under "
+        "an approved protocol) allows it (EU AI Act, Art. 5(1)(f))."
+    )
     return 0
 
 

@@ -61,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         group_id = load_demo_cohort(service, admin, cohort, args.group_name)
         print(f"Loaded into group {group_id} ([SIMULATED] {args.group_name})")
+        # Simulated readings infer nothing from anyone, so they need no deployment record; a record is a legal
+        # statement about the real use, which a demo must not make for the administrator.
+        if service.deployment(admin) is None:
+            print(
+                "No deployment is recorded: the simulated cohort needs none, but real photos and videos cannot be "
+                "analysed until an administrator records it (Admin page, Deployment tab)."
+            )
         table = service.training_data(admin, [group_id])
         engine.dispose()
         if args.no_evaluate:

@@ -23,6 +23,7 @@ def test_create_admin_makes_the_first_admin_once(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'fresh' / 'vadlens.db'}"
     args = ("--username", "boss", "--password-stdin", "--database-url", url)
     assert run(create_admin, monkeypatch, "long-password-1\n", *args) == 0
+    assert "record the deployment" in capsys.readouterr().out
     assert run(create_admin, monkeypatch, "long-password-2\n", "--username", "other", *args[2:]) == 1
     assert "already exists" in capsys.readouterr().err
     engine = make_engine(url)
@@ -56,6 +57,7 @@ def test_demo_cohort_loads_a_simulated_group(tmp_path, monkeypatch, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "SIMULATED" in out and "Loaded into group" in out
+    assert "No deployment is recorded" in out and service.deployment(admin) is None  # a demo records no legal fact
     (group,) = service.list_groups(admin)
     assert group.is_simulated and group.name == "[SIMULATED] Demo class"
     subjects = service.list_subjects(admin, group.id)
