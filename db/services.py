@@ -3,20 +3,25 @@
     service = Service(make_engine())           # after db.init_db(engine)
 
 Every call that acts for someone takes the acting user (`UserInfo`, from `authenticate`) first,
-re-reads that account (a disabled account is refused at once), checks its role and group access
-here, not in the UI, and runs in one transaction: a failure midway leaves nothing written.
-Refusals raise `PermissionDenied` and leave a "denied" row in the audit log; every access to
-subject data leaves an audit row too. Other errors: `NotFound`, `InvalidInput` (rules such as
-consent or simulated-data separation), `MixedDataError`, `OutcomeCSVError` (unreadable CSV).
+re-reads that account (a disabled or removed account, or a log-in older than the last password change,
+is refused at once with `SessionEnded`), checks its role and group access here, not in the UI, and runs
+in one transaction: a failure midway leaves nothing written. Reads run in a plain (deferred) transaction
+and write their audit row right after it, before returning; writes are kept short (passwords are hashed
+and files parsed before the write begins). Refusals raise `PermissionDenied` and leave a "denied" row in
+the audit log; every access to subject data leaves an audit row too. Other errors: `NotFound`,
+`InvalidInput` (rules such as consent or simulated-data separation), `MixedDataError`, `OutcomeCSVError`
+(unreadable CSV), `StoreBusy` (the database stayed locked; nothing was written, try again),
+`LoginThrottled` (too many failed log-ins).
 
 Accounts
     needs_first_admin() -> bool
     create_first_admin(username, password, display_name="") -> UserInfo
-    authenticate(username, password) -> UserInfo | None
+    authenticate(username, password, client=None) -> UserInfo | None   (throttled per name and per client)
+    check_session(actor, last_seen=None) -> UserInfo   (SessionEnded: disabled, password changed, idle)
     create_user(actor, username, password, role, display_name="") -> UserInfo          [admin]
     list_users(actor) -> list[UserInfo]                                                 [admin]
     set_password(actor, user_id, new_password) -> None                 [admin, for another user]
-    change_password(actor, current_password, new_password) -> None                       [self]
+    change_password(actor, current_password, new_password) -> UserInfo                   [self]
     deactivate_user(actor, user_id) -> None                                             [admin]
 Groups and periods
     create_group(actor, name, kind, keep_images=False, is_simulated=False) -> GroupInfo [admin]
@@ -24,11 +29,17 @@ Groups and periods
     list_groups(actor) -> list[GroupInfo]
     create_period(actor, name, starts_on, ends_on) -> PeriodInfo                        [admin]
     list_periods(actor) -> list[PeriodInfo]
+    set_group_policy(actor, group_id, retention_days=, keep_images=None) -> GroupInfo   [admin]
+    set_grade_range(actor, group_id, grade_min, grade_max) -> GroupInfo  (None, None clears)  [admin]
+    delete_period(actor, period_id) -> dict (counts; with its outcomes)                [admin]
+    delete_group(actor, group_id) -> dict (counts; with everything in it)              [admin]
+    purge_expired(actor=None, now=None) -> dict (counts)  (sessions older than their group's retention_days)
 Subjects
     create_subject(actor, group_id, code, consent="pending", is_simulated=False) -> SubjectInfo
     list_subjects(actor, group_id=None) -> list[SubjectInfo]
     set_consent(actor, subject_id, consent) -> SubjectInfo
-    delete_subject(actor, subject_id) -> None  (deletes their readings, outcomes and timeline notes too)
+    delete_subject(actor, subject_id) -> dict  (deletes their readings, outcomes and timeline notes too,
+                                                and every kept photo they were read from)
 Sessions, captures, readings
     create_session(actor, group_id, started_at=None, context_note="") -> SessionInfo
     list_sessions(actor, group_id=None) -> list[SessionInfo]
@@ -38,9 +49,11 @@ Sessions, captures, readings
                        started_at=None, thumbnails_png=None) -> CaptureResult
                        (a new session, its one "video" capture and every reading, track → subject)
     capture_image(actor, capture_id) -> bytes | None   (a photo, or a video's contact sheet)
+    delete_capture(actor, capture_id) / delete_session(actor, session_id) -> dict (counts)   [admin]
     readings_frame(actor, group_id=None, session_id=None, subject_id=None,
                    start=None, end=None) -> pandas.DataFrame
-                   (a video reading's captured_at is the capture's plus its frame_time_s)
+                   (a video reading's captured_at is the capture's plus its frame_time_s; a subject's
+                   readings only while their consent is "granted": withdrawn hides them)
     export_readings_csv(actor, **same filters) -> str
 Timelines                                                                     [admin, psychologist]
     alert_rule(actor, group_id) -> AlertRuleInfo          (the default rule while none was set)
@@ -50,26 +63,39 @@ Timelines                                                                     [a
 Outcomes and prediction
     import_outcomes(actor, group_id, csv_source, grade_range=None, dry_run=False) -> ImportReport
     outcomes_frame(actor, group_id) -> pandas.DataFrame
-    training_data(actor, group_ids) -> pandas.DataFrame   (features + outcomes; never mixed)
+    training_data(actor, group_ids) -> pandas.DataFrame   (features + outcomes; never mixed; consenting
+                                                           subjects only)
 Administration
     audit_log(actor, limit=500) -> pandas.DataFrame                                     [admin]
     database_size(actor) -> int (bytes)                                                 [admin]
+Deployment (the law; the rule is db.deployment.analysis_allowed)
+    deployment(actor) -> DeploymentInfo | None
+    analysis_verdict(actor) -> Verdict       (save_capture and save_video_session refuse while not allowed)
+    record_deployment(actor, organisation, contact, jurisdiction, setting, purpose,
+                      protocol_ref="") -> DeploymentInfo                        [admin; replaces the record]
+    processing_record(actor) -> dict   (JSON-ready, to start a DPIA)                    [admin]
+    notice_sheet(actor, group_id) -> str   (Markdown notice and consent sheet of a group)
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
+import numbers
 import re
+import threading
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select, text
+from sqlalchemy import ColumnElement, CursorResult, Engine, delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.access import (
@@ -81,14 +107,29 @@ from db.access import (
     require_timeline_role,
     restrict_to_visible,
 )
+from db.deployment import Verdict, analysis_allowed, notice_sheet, read_model_figures
 from db.engine import session_factory, transaction
-from db.enums import CAPTURE_SOURCES, CONSENT_STATUSES, GROUP_KINDS, KIND_FOR_ROLE, ROLES, TIMELINE_NOTE_MAX_CHARS
-from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
+from db.enums import (
+    CAPTURE_SOURCES,
+    CONSENT_STATUSES,
+    DEPLOYMENT_PURPOSES,
+    DEPLOYMENT_SETTINGS,
+    GROUP_KINDS,
+    JURISDICTIONS,
+    KIND_FOR_ROLE,
+    RETENTION_DAYS_MAX,
+    ROLES,
+    SUBJECT_CODE_MAX_CHARS,
+    TIMELINE_NOTE_MAX_CHARS,
+)
+from db.errors import InvalidInput, LoginThrottled, NotFound, PermissionDenied, SessionEnded
 from db.models import (
     PROBABILITY_COLUMNS,
     AlertRuleSetting,
     AuditEntry,
+    Base,
     Capture,
+    Deployment,
     Group,
     GroupAccess,
     Meeting,
@@ -104,6 +145,7 @@ from db.security import hash_password, needs_rehash, verify_password
 from db.views import (
     AlertRuleInfo,
     CaptureResult,
+    DeploymentInfo,
     GroupInfo,
     ImportReport,
     PeriodInfo,
@@ -113,9 +155,11 @@ from db.views import (
     UserInfo,
     view,
 )
+from vadcore.csv_safety import to_csv as safe_csv
 from vadcore.features import DEFAULT_ALERT_RULE, AlertRule, PeriodSpan, subject_period_features
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.readings import FaceReading
+from vadcore.settings import get_settings
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
 
 if TYPE_CHECKING:  # the service reads only their fields; importing vadcore.video would load PyAV
@@ -123,11 +167,28 @@ if TYPE_CHECKING:  # the service reads only their fields; importing vadcore.vide
 
 __all__ = ["Service", "PermissionDenied", "NotFound", "InvalidInput", "MixedDataError", "OutcomeCSVError"]
 
+logger = logging.getLogger(__name__)
+
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The date filters of `readings_frame` select video readings by capture start and frame time; a video is
 # assumed to be shorter than this, so that the database can narrow the rows before the exact filter.
 MAX_VIDEO_SPAN = timedelta(hours=24)
+# Where a read-only unit collects its audit rows (Session.info), to write them once the read is done.
+_PENDING_AUDIT = "vadlens_pending_audit"
+# Log-in throttling. Per account: after LOCK_AFTER wrong passwords in a row, log-ins wait LOCK_FIRST, doubling
+# with every further failure up to LOCK_MAX (unknown usernames are counted the same way, in memory, so that a
+# lock says nothing about whether the account exists). Per client: CLIENT_MAX_FAILURES in CLIENT_WINDOW.
+LOCK_AFTER = 5
+LOCK_FIRST = timedelta(minutes=2)
+LOCK_MAX = timedelta(hours=1)
+CLIENT_MAX_FAILURES = 20
+CLIENT_WINDOW = timedelta(minutes=10)
+_UNKNOWN_NAMES_KEPT = 10_000  # bound on the in-memory failure counts of unknown usernames
+# Serialises the creation of the first administrator and of periods on PostgreSQL (SQLite's BEGIN IMMEDIATE
+# already does): keys of pg_advisory_xact_lock.
+_LOCK_FIRST_ADMIN = 0x7661_6401
+_LOCK_PERIODS = 0x7661_6402
 
 
 class Service:
@@ -137,14 +198,36 @@ class Service:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = session_factory(engine)
+        # The moment log-in throttling and session checks go by; tests move it forward.
+        self.clock: Callable[[], datetime] = utcnow
+        # In-process log-in throttling state (one server process serves the app): failures per client, and
+        # per unknown username (known accounts keep theirs in the users table).
+        self._throttle_lock = threading.Lock()
+        self._client_failures: dict[str, deque[datetime]] = {}
+        self._unknown_names: dict[str, tuple[int, datetime | None]] = {}
 
     # ---------------------------------------------------------------- plumbing
 
     @contextmanager
-    def _unit(self, actor: UserInfo) -> Iterator[tuple[Session, User]]:
-        """One transaction acting as `actor`, re-read from the database (refused if disabled since)."""
-        with self._refusals_audited(actor), transaction(self._sessions) as s:
-            yield s, self._load_actor(s, actor)
+    def _unit(self, actor: UserInfo, *, write: bool = True) -> Iterator[tuple[Session, User]]:
+        """One transaction acting as `actor`, re-read from the database (refused if disabled since).
+
+        `write=False` for a call that only reads: a plain transaction that never waits for writers. Its audit
+        rows (`_audit`) are written after it, in a short write transaction of their own, before the call
+        returns: no data leaves the service unless its audit row is committed.
+        """
+        with self._refusals_audited(actor):
+            if write:
+                with transaction(self._sessions) as s:
+                    yield s, self._load_actor(s, actor)
+                return
+            pending: list[AuditEntry] = []
+            with transaction(self._sessions, write=False) as s:
+                s.info[_PENDING_AUDIT] = pending
+                yield s, self._load_actor(s, actor)
+            if pending:
+                with transaction(self._sessions) as w:
+                    w.add_all(pending)
 
     @contextmanager
     def _refusals_audited(self, actor: UserInfo | None) -> Iterator[None]:
@@ -153,14 +236,23 @@ class Service:
             yield
         except PermissionDenied as exc:
             with transaction(self._sessions) as s:
-                self._audit(s, actor, "denied", detail=str(exc))
+                # A removed account cannot be referred to any more; its name is kept in the row.
+                row = s.get(User, actor.id) if actor is not None else None
+                who = actor if actor is None or (row is not None and row.username == actor.username) else None
+                detail = str(exc) if who is actor else f"{actor.username if actor else ''}: {exc}"
+                self._audit(s, who, "denied", detail=detail)
             raise
 
     @staticmethod
     def _load_actor(s: Session, actor: UserInfo) -> User:
         user = s.get(User, actor.id)
-        if user is None or not user.is_active:
-            raise AccountDisabled(f"account {actor.username!r} is disabled or removed")
+        # A different name under the same id: the account was removed and the number reused (a restored or
+        # recreated database); the log-in was someone else's.
+        if user is None or not user.is_active or user.username != actor.username:
+            raise SessionEnded(f"account {actor.username!r} is disabled or removed")
+        changed = user.credentials_changed_at
+        if actor.logged_in_at is not None and changed is not None and changed > actor.logged_in_at:
+            raise SessionEnded("the password of this account was changed since you logged in; please log in again")
         return user
 
     @staticmethod
@@ -172,76 +264,197 @@ class Service:
         object_id: int | None = None,
         detail: str = "",
     ) -> None:
-        s.add(
-            AuditEntry(
-                user_id=actor.id if actor else None,
-                username=actor.username if actor else "",
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                detail=detail,
-            )
+        entry = AuditEntry(
+            user_id=actor.id if actor else None,
+            username=actor.username if actor else "",
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+            at=utcnow(),
         )
+        pending = s.info.get(_PENDING_AUDIT)
+        if pending is not None:  # a read-only unit: written by `_unit` right after the read
+            pending.append(entry)
+        else:
+            s.add(entry)
 
     # ---------------------------------------------------------------- accounts
 
     def needs_first_admin(self) -> bool:
         """True while no active administrator exists (the app then asks to run create_admin)."""
-        with transaction(self._sessions) as s:
+        with transaction(self._sessions, write=False) as s:
             return s.scalar(select(func.count()).where(User.role == "admin", User.is_active)) == 0
 
     def create_first_admin(self, username: str, password: str, display_name: str = "") -> UserInfo:
-        """Create the first administrator; refused once one exists."""
+        """Create the first administrator; refused once one exists. Of several simultaneous requests exactly one
+        succeeds (SQLite's write lock, PostgreSQL's advisory lock). The returned user counts as logged in."""
+        username = _checked_username(username)
+        password_hash = self._hashed(password)  # before the write lock: hashing takes a while
         with self._refusals_audited(None), transaction(self._sessions) as s:
+            _serialise(s, _LOCK_FIRST_ADMIN)
             if s.scalar(select(func.count()).where(User.role == "admin", User.is_active)):
                 raise PermissionDenied("an administrator already exists; ask them for an account")
-            user = self._new_user(s, username, password, "admin", display_name)
+            user = self._new_user(s, username, password_hash, "admin", display_name)
             self._audit(s, user, "create_first_admin", "user", user.id)
-            return view(UserInfo, user)
+            return _user_info(user, logged_in_at=self.clock())
 
-    def authenticate(self, username: str, password: str) -> UserInfo | None:
-        """The user if the password matches an active account, else None (audited either way)."""
+    def authenticate(self, username: str, password: str, client: str | None = None) -> UserInfo | None:
+        """The user, stamped with the log-in moment, if the password matches an active account; else None.
+        Audited either way.
+
+        Raises `LoginThrottled` while the account name (LOCK_AFTER wrong passwords in a row, known or not: the
+        answer is the same) or `client` (e.g. the browser's IP address; CLIENT_MAX_FAILURES in CLIENT_WINDOW)
+        is locked out. The password is checked outside any transaction; only the audit row and the counters
+        are written, in a short one."""
+        now = self.clock()
+        detail = f"username={username[:64]!r}" + (f" client={client}" if client else "")
+        with transaction(self._sessions, write=False) as s:
+            row = s.execute(
+                select(User.id, User.password_hash, User.locked_until).where(User.username == username)
+            ).first()
+        locked_until = self._unknown_name_lock(username) if row is None else row.locked_until
+        wait = max(self._client_wait(client, now), (locked_until - now) if locked_until is not None else timedelta(0))
+        if wait > timedelta(0):
+            # Logged, not audited: a refused attempt writes nothing, so a flood of them cannot load the
+            # database (the failure that set the lock is audited with it).
+            logger.warning("log-in throttled: %s", detail)
+            raise LoginThrottled(math.ceil(wait.total_seconds() / 60))
+
+        ok = verify_password(row.password_hash if row else None, password)  # the dummy hash when unknown
+        new_hash = hash_password(password) if ok and row and needs_rehash(row.password_hash) else None
         with transaction(self._sessions) as s:
-            user = s.scalar(select(User).where(User.username == username))
-            ok = verify_password(user.password_hash if user else None, password)
-            if user is None or not ok or not user.is_active:
-                self._audit(s, None, "login_failed", detail=f"username={username[:64]!r}")
+            user = s.get(User, row.id, with_for_update=True) if row else None
+            # A password changed between the check and now: the check went against the old one.
+            if row is None or user is None or not ok or not user.is_active or user.password_hash != row.password_hash:
+                locked_until = self._count_failure(user, username, client, now)
+                if locked_until is not None:
+                    detail += f" locked_until={locked_until:%Y-%m-%dT%H:%M:%SZ}"
+                self._audit(s, None, "login_failed", detail=detail)
                 return None
-            if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
-            self._audit(s, user, "login", "user", user.id)
-            return view(UserInfo, user)
+            user.failed_logins, user.locked_until = 0, None
+            if new_hash is not None:
+                user.password_hash = new_hash
+            self._audit(s, user, "login", "user", user.id, f"client={client}" if client else "")
+            return _user_info(user, logged_in_at=now)
+
+    def check_session(self, actor: UserInfo, last_seen: datetime | None = None) -> UserInfo:
+        """Whether a log-in still counts, asked on every step of the app: raises `SessionEnded` (with a message
+        for the person) when the account was disabled or removed, its password changed or reset since the
+        log-in, or the session was idle (no step since `last_seen`) longer than VADLENS_IDLE_MINUTES. Returns
+        the account as stored now (role and name), with the log-in moment kept."""
+        now = self.clock()
+        try:
+            with transaction(self._sessions, write=False) as s:
+                user = self._load_actor(s, actor)
+                current = _user_info(user, logged_in_at=actor.logged_in_at)
+            idle = timedelta(minutes=get_settings().idle_minutes)
+            if last_seen is not None and now - last_seen > idle:
+                minutes = int(idle.total_seconds() // 60)
+                raise SessionEnded(f"you were logged out after {minutes} minutes without activity")
+        except SessionEnded as exc:
+            with transaction(self._sessions) as s:
+                row = s.get(User, actor.id)
+                same = row is not None and row.username == actor.username  # else removed: name it in the row
+                detail = str(exc) if same else f"{actor.username}: {exc}"
+                self._audit(s, actor if same else None, "session_ended", "user", actor.id, detail)
+            raise
+        return current
+
+    def _client_wait(self, client: str | None, now: datetime) -> timedelta:
+        """How long `client` must wait before its next log-in attempt (zero: it may try now)."""
+        if not client:
+            return timedelta(0)
+        with self._throttle_lock:
+            failures = self._client_failures.get(client)
+            if failures is None:
+                return timedelta(0)
+            while failures and failures[0] <= now - CLIENT_WINDOW:
+                failures.popleft()
+            if len(failures) < CLIENT_MAX_FAILURES:
+                return timedelta(0)
+            return failures[0] + CLIENT_WINDOW - now
+
+    def _unknown_name_lock(self, username: str) -> datetime | None:
+        with self._throttle_lock:
+            return self._unknown_names.get(username, (0, None))[1]
+
+    def _count_failure(self, user: User | None, username: str, client: str | None, now: datetime) -> datetime | None:
+        """One more wrong password: for the account (stored), the unknown name (in memory) and the client.
+        Returns until when this failure locks the account name (None: it does not)."""
+        lock: datetime | None = None
+        if user is not None:
+            user.failed_logins = (user.failed_logins or 0) + 1
+            lock = _lock_until(user.failed_logins, now)
+            user.locked_until = lock or user.locked_until
+        with self._throttle_lock:
+            if user is None:
+                if len(self._unknown_names) >= _UNKNOWN_NAMES_KEPT:
+                    self._unknown_names.clear()  # a flood of invented names; their counts start again
+                count = self._unknown_names.get(username, (0, None))[0] + 1
+                lock = _lock_until(count, now)
+                self._unknown_names[username] = (count, lock)
+            if client:
+                if client not in self._client_failures and len(self._client_failures) >= _UNKNOWN_NAMES_KEPT:
+                    stale = [c for c, f in self._client_failures.items() if not f or f[-1] <= now - CLIENT_WINDOW]
+                    for c in stale:
+                        del self._client_failures[c]
+                self._client_failures.setdefault(client, deque()).append(now)
+        return lock
 
     def create_user(self, actor: UserInfo, username: str, password: str, role: str, display_name: str = "") -> UserInfo:
+        username = _checked_username(username)
+        password_hash = self._hashed(password)  # outside the write transaction
         with self._unit(actor) as (s, me):
             require_admin(me)
-            user = self._new_user(s, username, password, role, display_name)
+            user = self._new_user(s, username, password_hash, role, display_name)
             self._audit(s, me, "create_user", "user", user.id, f"role={role}")
-            return view(UserInfo, user)
+            return _user_info(user)
 
     def list_users(self, actor: UserInfo) -> list[UserInfo]:
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             require_admin(me)
-            return [view(UserInfo, u) for u in s.scalars(select(User).order_by(User.username))]
+            return [_user_info(u) for u in s.scalars(select(User).order_by(User.username))]
 
     def set_password(self, actor: UserInfo, user_id: int, new_password: str) -> None:
-        """An administrator resets another account's password (one's own: `change_password`)."""
+        """An administrator resets another account's password (one's own: `change_password`); the account's
+        open sessions end at their next step, and a lock-out from wrong passwords is lifted."""
+        password_hash = self._hashed(new_password)  # outside the write transaction
         with self._unit(actor) as (s, me):
             require_admin(me)
             if me.id == user_id:
                 raise InvalidInput("change your own password on the My account page; it asks for the current one")
             user = self._get(s, User, user_id)
-            user.password_hash = self._hashed(new_password)
+            user.password_hash = password_hash
+            user.credentials_changed_at = self.clock()
+            user.failed_logins, user.locked_until = 0, None
             self._audit(s, me, "set_password", "user", user_id)
 
-    def change_password(self, actor: UserInfo, current_password: str, new_password: str) -> None:
+    def change_password(self, actor: UserInfo, current_password: str, new_password: str) -> UserInfo:
         """Change one's own password; refused unless `current_password` is right (so an unattended
-        logged-in browser cannot take the account over)."""
+        logged-in browser cannot take the account over). Other sessions of the account end at their next step;
+        the returned user (stamped with the change) keeps this one going. Wrong current passwords count towards
+        the account's log-in lock, like wrong log-ins (else an unattended browser could be used to guess)."""
+        now = self.clock()
+        with self._unit(actor, write=False) as (_, me):
+            old_hash, locked_until = me.password_hash, me.locked_until
+        if locked_until is not None and locked_until > now:
+            raise LoginThrottled(math.ceil((locked_until - now).total_seconds() / 60))
+        if not verify_password(old_hash, current_password):  # outside any transaction
+            with self._unit(actor) as (s, me):
+                me = s.get(User, me.id, with_for_update=True, populate_existing=True) or me  # the current count
+                lock = self._count_failure(me, me.username, None, now)
+                detail = f"locked_until={lock:%Y-%m-%dT%H:%M:%SZ}" if lock else ""
+                self._audit(s, me, "change_password_refused", "user", me.id, detail)
+            raise InvalidInput("the current password is wrong; the password was not changed")
+        password_hash = self._hashed(new_password)
         with self._unit(actor) as (s, me):
-            if not verify_password(me.password_hash, current_password):
-                raise InvalidInput("the current password is wrong; the password was not changed")
-            me.password_hash = self._hashed(new_password)
+            if me.password_hash != old_hash:
+                raise InvalidInput("the password was changed meanwhile; it was not changed again")
+            changed = self.clock()
+            me.password_hash, me.credentials_changed_at = password_hash, changed
             self._audit(s, me, "change_password", "user", me.id)
+            return _user_info(me, logged_in_at=changed)
 
     def deactivate_user(self, actor: UserInfo, user_id: int) -> None:
         """Disable an account (kept for the audit trail); its sessions are refused at once."""
@@ -252,10 +465,8 @@ class Service:
             self._get(s, User, user_id).is_active = False
             self._audit(s, me, "deactivate_user", "user", user_id)
 
-    def _new_user(self, s: Session, username: str, password: str, role: str, display_name: str) -> User:
-        username = username.strip()
-        if not re.fullmatch(r"[A-Za-z0-9._@-]{2,64}", username):
-            raise InvalidInput("username: 2–64 letters, digits or . _ @ -")
+    def _new_user(self, s: Session, username: str, password_hash: str, role: str, display_name: str) -> User:
+        """Insert an account (`username` already checked, the password already hashed)."""
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {ROLES}")
         if s.scalar(select(User.id).where(User.username == username)) is not None:
@@ -264,11 +475,11 @@ class Service:
             username=username,
             role=role,
             display_name=display_name,
-            password_hash=self._hashed(password),
+            password_hash=password_hash,
             is_active=True,
         )
         s.add(user)
-        s.flush()
+        _flush_unique(s, f"username {username!r} is taken")  # another request took it meanwhile (PostgreSQL)
         return user
 
     @staticmethod
@@ -302,7 +513,7 @@ class Service:
                 raise InvalidInput(f"group {name!r} exists")
             group = Group(name=name.strip(), kind=kind, keep_images=keep_images, is_simulated=is_simulated)
             s.add(group)
-            s.flush()
+            _flush_unique(s, f"group {name!r} exists")  # created by another request meanwhile (PostgreSQL)
             self._audit(s, me, "create_group", "group", group.id, f"kind={kind} simulated={is_simulated}")
             return view(GroupInfo, group)
 
@@ -325,7 +536,7 @@ class Service:
             self._audit(s, me, "revoke_access", "group", group_id, f"user_id={user_id}")
 
     def list_groups(self, actor: UserInfo) -> list[GroupInfo]:
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             stmt = restrict_to_visible(select(Group).order_by(Group.name), me, Group.id)
             return [view(GroupInfo, g) for g in s.scalars(stmt)]
 
@@ -337,6 +548,7 @@ class Service:
                 PeriodSpan(name, starts_on, ends_on)
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from exc
+            _serialise(s, _LOCK_PERIODS)  # else two overlapping periods could both pass the check (PostgreSQL)
             overlapping = s.scalar(select(Period.name).where(Period.starts_on < ends_on, Period.ends_on > starts_on))
             if overlapping is not None:
                 raise InvalidInput(f"period overlaps {overlapping!r}")
@@ -344,32 +556,153 @@ class Service:
                 raise InvalidInput(f"period {name!r} exists")
             period = Period(name=name, starts_on=starts_on, ends_on=ends_on)
             s.add(period)
-            s.flush()
+            _flush_unique(s, f"period {name!r} exists")
             self._audit(s, me, "create_period", "period", period.id, name)
             return view(PeriodInfo, period)
 
     def list_periods(self, actor: UserInfo) -> list[PeriodInfo]:
-        with self._unit(actor) as (s, _):
+        with self._unit(actor, write=False) as (s, _):
             return [view(PeriodInfo, p) for p in s.scalars(select(Period).order_by(Period.starts_on))]
+
+    def set_group_policy(
+        self, actor: UserInfo, group_id: int, *, retention_days: int | None, keep_images: bool | None = None
+    ) -> GroupInfo:
+        """Set a group's retention: sessions (with their captures, kept photos and readings) that started more
+        than `retention_days` days ago are deleted by `purge_expired`; None keeps them all. `keep_images`, unless
+        None, sets the photo policy for new captures (photos kept before stay until their session, subject or
+        group is deleted). Administrators only; audited with the values before and after."""
+        if retention_days is not None:
+            if isinstance(retention_days, bool) or not isinstance(retention_days, numbers.Integral):
+                raise InvalidInput("retention is a whole number of days, or none")
+            retention_days = int(retention_days)
+            if not 1 <= retention_days <= RETENTION_DAYS_MAX:
+                raise InvalidInput(f"retention must lie between 1 and {RETENTION_DAYS_MAX:,} days, or be none")
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            group = self._get(s, Group, group_id)
+            before = f"retention_days={group.retention_days} keep_images={group.keep_images}"
+            group.retention_days = retention_days
+            if keep_images is not None:
+                group.keep_images = bool(keep_images)
+            s.flush()
+            after = f"retention_days={group.retention_days} keep_images={group.keep_images}"
+            self._audit(s, me, "set_group_policy", "group", group_id, f"{before} -> {after}")
+            return view(GroupInfo, group)
+
+    def set_grade_range(
+        self, actor: UserInfo, group_id: int, grade_min: float | None, grade_max: float | None
+    ) -> GroupInfo:
+        """Set the range that imported grades of a group must lie in (both ends, inclusive), or clear it with
+        two Nones (then only grades within ±GRADE_ABS_MAX are taken). Administrators only; audited with the
+        range before and after."""
+        if (grade_min is None) != (grade_max is None):
+            raise InvalidInput("give both ends of the grade range, or neither to clear it")
+        if grade_min is not None and grade_max is not None:
+            try:
+                grade_min, grade_max = float(grade_min), float(grade_max)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput("the ends of the grade range are numbers") from exc
+            if not (math.isfinite(grade_min) and math.isfinite(grade_max)):
+                raise InvalidInput("the ends of the grade range must be finite numbers")
+            if grade_min >= grade_max:
+                raise InvalidInput("the lowest grade must be below the highest")
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            group = self._get(s, Group, group_id)
+            before = f"grade_min={group.grade_min} grade_max={group.grade_max}"
+            group.grade_min, group.grade_max = grade_min, grade_max
+            s.flush()
+            self._audit(
+                s, me, "set_grade_range", "group", group_id, f"{before} -> grade_min={grade_min} grade_max={grade_max}"
+            )
+            return view(GroupInfo, group)
+
+    def purge_expired(self, actor: UserInfo | None = None, *, now: datetime | None = None) -> dict[str, int]:
+        """Enforce every group's retention policy: delete the sessions that started more than the group's
+        `retention_days` before `now`, with their captures (kept photos included) and readings. Groups without a
+        policy keep everything; subjects, outcomes and notes are not session data and stay. Counts of what went.
+
+        The app runs it at start (`actor` None: the system) and an administrator from the Admin page. One audit
+        row "purge_expired" with the counts and the groups whenever something was deleted (none otherwise)."""
+        moment = _aware(now or utcnow())
+        if actor is None:
+            with transaction(self._sessions) as s:
+                return self._purge(s, None, moment)
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            return self._purge(s, me, moment)
+
+    def _purge(self, s: Session, me: User | None, now: datetime) -> dict[str, int]:
+        total = {"sessions": 0, "captures": 0, "images": 0, "readings": 0}
+        purged_groups: list[int] = []
+        policies = s.execute(
+            select(Group.id, Group.retention_days).where(Group.retention_days.is_not(None)).order_by(Group.id)
+        ).all()
+        for group_id, days in policies:
+            cutoff = now - timedelta(days=cast(int, days))  # not None: the query selects groups with a policy
+            counts = self._delete_sessions(s, Meeting.group_id == group_id, Meeting.started_at < cutoff)
+            if counts["sessions"]:
+                purged_groups.append(group_id)
+                for key in total:
+                    total[key] += counts[key]
+        if purged_groups:
+            self._audit(s, me, "purge_expired", "group", None, f"{_counted(total)} groups={purged_groups}")
+            logger.info("retention purge: %s in groups %s", _counted(total), purged_groups)
+        return total
+
+    def delete_period(self, actor: UserInfo, period_id: int) -> dict[str, int]:
+        """Delete a period with every outcome recorded for it, in every group. Administrators only; audited
+        with the counts."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            period = self._get(s, Period, period_id)
+            counts = {"outcomes": _delete(s, Outcome, Outcome.period_id == period_id)}
+            counts["periods"] = _delete(s, Period, Period.id == period_id)
+            self._audit(s, me, "delete_period", "period", period_id, f"name={period.name!r} {_counted(counts)}")
+            return counts
+
+    def delete_group(self, actor: UserInfo, group_id: int) -> dict[str, int]:
+        """Delete a group with everything in it: its sessions, captures (kept photos included) and readings, its
+        subjects with their outcomes and timeline notes, its alert rule and every grant to it. Administrators
+        only; audited with the counts (the audit log itself is kept)."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            group = self._get(s, Group, group_id)
+            subjects = select(Subject.id).where(Subject.group_id == group_id)
+            counts = self._delete_sessions(s, Meeting.group_id == group_id)
+            # A subject's readings are in their own group's captures (assignment across groups is refused);
+            # this catches any that are not, rather than leave them to the cascade uncounted.
+            counts["readings"] += _delete(s, Reading, Reading.subject_id.in_(subjects))
+            counts["notes"] = _delete(s, TimelineNote, TimelineNote.subject_id.in_(subjects))
+            counts["outcomes"] = _delete(s, Outcome, Outcome.subject_id.in_(subjects))
+            counts["subjects"] = _delete(s, Subject, Subject.group_id == group_id)
+            counts["alert_rules"] = _delete(s, AlertRuleSetting, AlertRuleSetting.group_id == group_id)
+            counts["grants"] = _delete(s, GroupAccess, GroupAccess.group_id == group_id)
+            counts["groups"] = _delete(s, Group, Group.id == group_id)
+            self._audit(s, me, "delete_group", "group", group_id, f"name={group.name!r} {_counted(counts)}")
+            return counts
 
     # ---------------------------------------------------------------- subjects
 
     def create_subject(
         self, actor: UserInfo, group_id: int, code: str, consent: str = "pending", is_simulated: bool = False
     ) -> SubjectInfo:
-        """A pseudonymous subject in a group; simulated subjects only go into simulated groups."""
+        """A pseudonymous subject in a group; simulated subjects only go into simulated groups. The code is
+        stored NFKC-normalised and stripped (see `normalise_subject_code`); codes that differ only in case or
+        Unicode form are the same code."""
+        code = normalise_subject_code(code)
         with self._unit(actor) as (s, me):
             group = require_group(s, me, group_id)
-            code = code.strip()
-            if not code:
-                raise InvalidInput("a subject needs a code")
             if consent not in CONSENT_STATUSES:
                 raise InvalidInput(f"consent must be one of {CONSENT_STATUSES}")
             if is_simulated != group.is_simulated:
                 raise InvalidInput("simulated subjects belong in simulated groups only, and real ones in real groups")
             key = subject_code_key(code)
             if s.scalar(select(Subject.id).where(Subject.group_id == group_id, Subject.code_key == key)) is not None:
-                raise InvalidInput(f"code {code!r} is taken in {group.name!r}")
+                raise InvalidInput(
+                    f"code {code!r} is taken in {group.name!r} (codes that differ only in upper/lower case or "
+                    "Unicode form count as the same code)"
+                )
             subject = Subject(group_id=group_id, code=code, code_key=key, consent=consent, is_simulated=is_simulated)
             s.add(subject)
             s.flush()
@@ -377,7 +710,7 @@ class Service:
             return view(SubjectInfo, subject)
 
     def list_subjects(self, actor: UserInfo, group_id: int | None = None) -> list[SubjectInfo]:
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             stmt = select(Subject).order_by(Subject.group_id, Subject.code)
             if group_id is not None:
                 require_group(s, me, group_id)
@@ -387,7 +720,10 @@ class Service:
             return subjects
 
     def set_consent(self, actor: UserInfo, subject_id: int, consent: str) -> SubjectInfo:
-        """Record consent; withdrawing it unassigns nothing by itself (delete the subject to erase)."""
+        """Record consent. Withdrawing it deletes nothing (delete the subject to erase) but stops processing:
+        while a subject's consent is not "granted", their readings are left out of `readings_frame`, the export
+        and `training_data` (their outcomes too), and no new reading can be assigned to them; granting it again
+        brings the stored readings back."""
         with self._unit(actor) as (s, me):
             if consent not in CONSENT_STATUSES:
                 raise InvalidInput(f"consent must be one of {CONSENT_STATUSES}")
@@ -396,16 +732,28 @@ class Service:
             self._audit(s, me, "set_consent", "subject", subject_id, consent)
             return view(SubjectInfo, subject)
 
-    def delete_subject(self, actor: UserInfo, subject_id: int) -> None:
-        """Delete a subject with their readings, outcomes and timeline notes (ON DELETE CASCADE)."""
+    def delete_subject(self, actor: UserInfo, subject_id: int) -> dict[str, int]:
+        """Delete a subject with their readings, outcomes and timeline notes, and every kept photo they were read
+        from: the image of each capture with a reading of theirs is removed (the capture's checksum and other
+        people's readings from it stay). Anyone with access to the group; audited with the counts, returned."""
         with self._unit(actor) as (s, me):
             subject = require_subject(s, me, subject_id)
-            n = s.scalar(select(func.count()).where(Reading.subject_id == subject_id))
-            notes = s.scalar(select(func.count()).where(TimelineNote.subject_id == subject_id))
-            s.execute(delete(Subject).where(Subject.id == subject_id))
-            self._audit(
-                s, me, "delete_subject", "subject", subject_id, f"code={subject.code} readings={n} notes={notes}"
+            theirs = select(Reading.capture_id).where(Reading.subject_id == subject_id)
+            cleared = s.execute(
+                update(Capture)
+                .where(Capture.id.in_(theirs), Capture.image.is_not(None))
+                .values(image=None)
+                .execution_options(synchronize_session=False)
             )
+            counts = {
+                "readings": _delete(s, Reading, Reading.subject_id == subject_id),
+                "outcomes": _delete(s, Outcome, Outcome.subject_id == subject_id),
+                "notes": _delete(s, TimelineNote, TimelineNote.subject_id == subject_id),
+                "images_removed": int(cast(CursorResult, cleared).rowcount),
+            }
+            _delete(s, Subject, Subject.id == subject_id)
+            self._audit(s, me, "delete_subject", "subject", subject_id, f"code={subject.code} {_counted(counts)}")
+            return counts
 
     # ---------------------------------------------------------------- sessions, captures, readings
 
@@ -426,12 +774,14 @@ class Service:
             return view(SessionInfo, meeting)
 
     def list_sessions(self, actor: UserInfo, group_id: int | None = None) -> list[SessionInfo]:
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             stmt = select(Meeting).order_by(Meeting.started_at.desc())
             if group_id is not None:
                 require_group(s, me, group_id)
                 stmt = stmt.where(Meeting.group_id == group_id)
-            return [view(SessionInfo, m) for m in s.scalars(restrict_to_visible(stmt, me, Meeting.group_id))]
+            sessions = [view(SessionInfo, m) for m in s.scalars(restrict_to_visible(stmt, me, Meeting.group_id))]
+            self._audit(s, me, "list_sessions", "group", group_id, f"{len(sessions)} sessions")
+            return sessions
 
     def save_capture(
         self,
@@ -461,6 +811,7 @@ class Service:
             _check_reading(r)
 
         with self._unit(actor) as (s, me):
+            self._require_analysis_allowed(s, simulated=source == "simulated")  # the AI Act: db.deployment
             _, group = require_meeting(s, me, session_id)
             if (source == "simulated") != group.is_simulated:
                 raise InvalidInput("simulated captures belong in simulated groups only")
@@ -528,6 +879,7 @@ class Service:
             raise InvalidInput("one subject is assigned to two tracks; give each subject one track at most")
 
         with self._unit(actor) as (s, me):
+            self._require_analysis_allowed(s)  # the AI Act: db.deployment
             group = require_group(s, me, group_id)
             if group.is_simulated:
                 raise InvalidInput("a simulated group takes simulated captures only, not videos")
@@ -576,10 +928,47 @@ class Service:
     def capture_image(self, actor: UserInfo, capture_id: int) -> bytes | None:
         """The kept photo of a capture, or None when the group's policy did not keep it. The one audited
         read of stored photos: no page shows them yet; the photo-policy and erasure checks use it."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             capture, _ = require_capture(s, me, capture_id)
             self._audit(s, me, "view_image", "capture", capture_id)
             return capture.image
+
+    def delete_capture(self, actor: UserInfo, capture_id: int) -> dict[str, int]:
+        """Delete one capture with its readings and its kept photo. Administrators only (as every deletion
+        but a subject's: staff ask an administrator); audited with the counts."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            capture, group = require_capture(s, me, capture_id)
+            counts = {"readings": _delete(s, Reading, Reading.capture_id == capture_id)}
+            counts["images"] = int(capture.image is not None)
+            counts["captures"] = _delete(s, Capture, Capture.id == capture_id)
+            detail = f"session={capture.session_id} group={group.id} {_counted(counts)}"
+            self._audit(s, me, "delete_capture", "capture", capture_id, detail)
+            return counts
+
+    def delete_session(self, actor: UserInfo, session_id: int) -> dict[str, int]:
+        """Delete a session with its captures (kept photos included) and their readings. Administrators only;
+        audited with the counts."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            _, group = require_meeting(s, me, session_id)
+            counts = self._delete_sessions(s, Meeting.id == session_id)
+            self._audit(s, me, "delete_session", "session", session_id, f"group={group.id} {_counted(counts)}")
+            return counts
+
+    @staticmethod
+    def _delete_sessions(s: Session, *where: ColumnElement[bool]) -> dict[str, int]:
+        """Delete the sessions matching `where` with their captures and readings, children first (not left to ON
+        DELETE CASCADE), so that the counts are exact and no backend can keep an orphan."""
+        sessions = select(Meeting.id).where(*where)
+        captures = select(Capture.id).where(Capture.session_id.in_(sessions))
+        images = s.scalar(
+            select(func.count()).select_from(Capture).where(Capture.id.in_(captures), Capture.image.is_not(None))
+        )
+        readings = _delete(s, Reading, Reading.capture_id.in_(captures))
+        n_captures = _delete(s, Capture, Capture.session_id.in_(sessions))
+        n_sessions = _delete(s, Meeting, *where)
+        return {"sessions": n_sessions, "captures": n_captures, "images": int(images or 0), "readings": readings}
 
     @staticmethod
     def _check_assignable(s: Session, subject_id: int, group: Group) -> None:
@@ -599,7 +988,7 @@ class Service:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Readings visible to `actor`, one row each, newest last; `start` inclusive, `end` exclusive."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             frame = self._readings(s, me, group_id, session_id, subject_id, start, end)
             self._audit(
                 s,
@@ -613,10 +1002,11 @@ class Service:
 
     def export_readings_csv(self, actor: UserInfo, **filters) -> str:
         """The same rows as `readings_frame`, as CSV text (UTF-8, comma separated)."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             frame = self._readings(s, me, **filters)
             self._audit(s, me, "export_readings", "group", filters.get("group_id"), f"rows={len(frame)}")
-            return frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+            # formula cells (a subject code "=HYPERLINK(...)") neutralised for spreadsheets
+            return cast(str, safe_csv(frame, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"))
 
     def _readings(
         self,
@@ -668,6 +1058,9 @@ class Service:
             .order_by(Capture.captured_at, Reading.id)
         )
         stmt = restrict_to_visible(stmt, me, Group.id)
+        # Processing needs consent: a subject's readings only while it is "granted" (withdrawn, or set back to
+        # pending, hides them until it is granted again). Unassigned readings name no one and stay.
+        stmt = stmt.where(Reading.subject_id.is_(None) | (Subject.consent == "granted"))
         for column, value in ((Group.id, group_id), (Meeting.id, session_id), (Reading.subject_id, subject_id)):
             if value is not None:
                 stmt = stmt.where(column == value)
@@ -697,7 +1090,7 @@ class Service:
 
     def alert_rule(self, actor: UserInfo, group_id: int) -> AlertRuleInfo:
         """The group's alert rule, with who set it and when; the default rule while none was set."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             require_timeline_role(me)
             require_group(s, me, group_id)
             return self._alert_rule_info(s, group_id)
@@ -746,7 +1139,7 @@ class Service:
 
     def timeline_notes(self, actor: UserInfo, subject_id: int) -> list[TimelineNoteInfo]:
         """The notes on a subject's timeline, oldest first."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             require_timeline_role(me)
             require_subject(s, me, subject_id)
             rows = s.execute(
@@ -771,15 +1164,34 @@ class Service:
     ) -> ImportReport:
         """Validate an outcomes CSV against the group's subject codes and the periods; write the
         rows that fit (replacing earlier values for the same subject and period) unless
-        `dry_run`, and report the rows that do not."""
-        with self._unit(actor) as (s, me):
-            require_group(s, me, group_id)
+        `dry_run`, and report the rows that do not. Grades must lie in `grade_range` if given, else in the
+        group's range (`set_grade_range`), else within ±GRADE_ABS_MAX; a grade outside is a problem of its line."""
+        with self._unit(actor, write=False) as (s, me):
+            group = require_group(s, me, group_id)
+            if grade_range is None and group.grade_min is not None and group.grade_max is not None:
+                grade_range = (group.grade_min, group.grade_max)
             subject_ids = dict(s.execute(select(Subject.code, Subject.id).where(Subject.group_id == group_id)).all())
             period_ids = dict(s.execute(select(Period.name, Period.id)).all())
-            report = read_outcomes_csv(
-                csv_source, known_subjects=set(subject_ids), known_periods=set(period_ids), grade_range=grade_range
-            )
-            if not dry_run:
+        # Parsed outside any transaction: a large file holds neither the database nor its write lock.
+        report = read_outcomes_csv(
+            csv_source, known_subjects=set(subject_ids), known_periods=set(period_ids), grade_range=grade_range
+        )
+        with self._unit(actor) as (s, me):
+            require_group(s, me, group_id)
+            if dry_run:  # a check reads the group's subject codes: audited like any read
+                detail = f"rows={len(report.rows)} refused={report.problems['line'].nunique()}"
+                self._audit(s, me, "check_outcomes", "group", group_id, detail)
+            else:
+                used = set(report.rows["subject_code"])
+                now_ids = dict(
+                    s.execute(
+                        select(Subject.code, Subject.id).where(Subject.group_id == group_id, Subject.code.in_(used))
+                    ).all()
+                )
+                if any(now_ids.get(code) != subject_ids[code] for code in used) or period_ids != dict(
+                    s.execute(select(Period.name, Period.id)).all()
+                ):
+                    raise InvalidInput("subjects or periods changed while the file was checked; upload it again")
                 for row in report.rows.itertuples():
                     self._upsert_outcome(
                         s,
@@ -809,7 +1221,7 @@ class Service:
     def outcomes_frame(self, actor: UserInfo, group_id: int) -> pd.DataFrame:
         """subject_id, subject_code, period, grade, at_risk, is_simulated for one group: the audited read of
         stored outcomes (no page lists them yet; the import and erasure checks use it)."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             frame = self._outcomes(s, me, [group_id])
             self._audit(s, me, "view_outcomes", "group", group_id, f"rows={len(frame)}")
             return frame
@@ -837,8 +1249,9 @@ class Service:
 
     def training_data(self, actor: UserInfo, group_ids: Sequence[int]) -> pd.DataFrame:
         """Per subject and period: the reading features joined with the outcomes, for fitting a
-        predictor. Refuses (MixedDataError) groups that mix simulated and real data."""
-        with self._unit(actor) as (s, me):
+        predictor. Refuses (MixedDataError) groups that mix simulated and real data. Only subjects whose
+        consent is "granted" take part: the others' readings and outcomes are left out."""
+        with self._unit(actor, write=False) as (s, me):
             groups = [require_group(s, me, gid) for gid in group_ids]
             if not groups:
                 raise InvalidInput("choose at least one group")
@@ -849,7 +1262,12 @@ class Service:
             assigned = readings.dropna(subset=["subject_id"]).astype({"subject_id": int})
             features = subject_period_features(assigned, spans)
             features["is_simulated"] = groups[0].is_simulated
-            table = training_table(features, self._outcomes(s, me, group_ids))
+            outcomes = self._outcomes(s, me, group_ids)
+            consenting = s.scalars(
+                select(Subject.id).where(Subject.group_id.in_(group_ids), Subject.consent == "granted")
+            ).all()
+            outcomes = outcomes[outcomes["subject_id"].isin(consenting)].reset_index(drop=True)
+            table = training_table(features, outcomes)
             self._audit(s, me, "training_data", "group", None, f"groups={[g.id for g in groups]} rows={len(table)}")
             return table
 
@@ -857,7 +1275,7 @@ class Service:
 
     def audit_log(self, actor: UserInfo, limit: int = 500) -> pd.DataFrame:
         """The newest `limit` audit rows, newest first."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             require_admin(me)
             cols = [
                 AuditEntry.id,
@@ -869,11 +1287,13 @@ class Service:
                 AuditEntry.detail,
             ]
             rows = s.execute(select(*cols).order_by(AuditEntry.id.desc()).limit(limit)).all()
+            # Reading the log is itself logged (written after this read, so not among the rows returned).
+            self._audit(s, me, "view_audit_log", detail=f"rows={len(rows)}")
             return pd.DataFrame(rows, columns=[c.key for c in cols])
 
     def database_size(self, actor: UserInfo) -> int:
         """Bytes on disk: the SQLite file with its WAL, or pg_database_size on PostgreSQL."""
-        with self._unit(actor) as (s, me):
+        with self._unit(actor, write=False) as (s, me):
             require_admin(me)
             if self.engine.dialect.name == "postgresql":
                 return int(s.scalar(text("SELECT pg_database_size(current_database())")))
@@ -882,10 +1302,323 @@ class Service:
                 return int(s.scalar(text("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")))
             return sum(Path(p).stat().st_size for p in (path, f"{path}-wal") if Path(p).exists())
 
+    # ---------------------------------------------------------------- deployment (the law: db.deployment)
+
+    def deployment(self, actor: UserInfo) -> DeploymentInfo | None:
+        """The installation's deployment record, or None while none is recorded. Any logged-in user."""
+        with self._unit(actor, write=False) as (s, _):
+            return self._deployment_info(s)
+
+    def analysis_verdict(self, actor: UserInfo) -> Verdict:
+        """Whether photos and videos may be analysed under the deployment record (`db.deployment`). Any user."""
+        with self._unit(actor, write=False) as (s, _):
+            return analysis_allowed(self._deployment_info(s))
+
+    def record_deployment(
+        self,
+        actor: UserInfo,
+        organisation: str,
+        contact: str,
+        jurisdiction: str,
+        setting: str,
+        purpose: str,
+        protocol_ref: str = "",
+    ) -> DeploymentInfo:
+        """Record (or replace) the deployment: the organisation (the controller named on notices), a contact for
+        questions and withdrawal, where, in what setting and for what purpose. Administrators only; audited with
+        the values and the verdict. A prohibited deployment is recorded as it is, and analysis stays off."""
+        organisation = _plain_line(organisation, "organisation", required=True)
+        contact = _plain_line(contact, "contact", required=True)
+        protocol_ref = _plain_line(protocol_ref, "protocol reference", required=False)
+        if jurisdiction not in JURISDICTIONS:
+            raise InvalidInput(f"jurisdiction must be one of {JURISDICTIONS}")
+        if setting not in DEPLOYMENT_SETTINGS:
+            raise InvalidInput(f"setting must be one of {DEPLOYMENT_SETTINGS}")
+        if purpose not in DEPLOYMENT_PURPOSES:
+            raise InvalidInput(f"purpose must be one of {DEPLOYMENT_PURPOSES}")
+        if purpose == "research" and not protocol_ref:
+            raise InvalidInput("a research purpose needs the reference of the approved protocol")
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            row = s.get(Deployment, 1) or Deployment(id=1)
+            row.organisation, row.contact, row.protocol_ref = organisation, contact, protocol_ref
+            row.jurisdiction, row.setting, row.purpose = jurisdiction, setting, purpose
+            row.recorded_by, row.recorded_at = me.id, utcnow()
+            s.add(row)
+            s.flush()
+            info = self._deployment_info(s)
+            verdict = analysis_allowed(info)
+            detail = (
+                f"organisation={organisation!r} jurisdiction={jurisdiction} setting={setting} purpose={purpose} "
+                f"protocol={protocol_ref!r} analysis_allowed={verdict.allowed}"
+            )
+            self._audit(s, me, "record_deployment", "deployment", 1, detail)
+            logger.info("deployment recorded: %s", detail)
+            return cast(DeploymentInfo, info)
+
+    def processing_record(self, actor: UserInfo) -> dict:
+        """A record of processing to start a data-protection impact assessment (GDPR Art. 30/35): controller and
+        contact, the rule's verdict, purposes, categories of data, per group its retention, photo policy, counts
+        and who has access, the accounts per role, the model in use with its measured accuracy, and the app's
+        safeguards. Plain types only (JSON-ready; `db.deployment.processing_record_markdown` writes it as a
+        document). Administrators only; audited."""
+        with self._unit(actor, write=False) as (s, me):
+            require_admin(me)
+            info = self._deployment_info(s)
+            verdict = analysis_allowed(info)
+            groups = [self._group_processing(s, g) for g in s.scalars(select(Group).order_by(Group.name))]
+            accounts = dict(s.execute(select(User.role, func.count()).where(User.is_active).group_by(User.role)).all())
+            versions = sorted(s.scalars(select(Reading.model_version).distinct()).all())
+            figures = read_model_figures(get_settings().checkpoint)
+            record = {
+                "generated_at": utcnow().isoformat(timespec="seconds"),
+                "controller": None
+                if info is None
+                else {
+                    "organisation": info.organisation,
+                    "contact": info.contact,
+                    "jurisdiction": info.jurisdiction,
+                    "setting": info.setting,
+                    "purpose": info.purpose,
+                    "protocol_ref": info.protocol_ref,
+                    "recorded_by": info.recorded_by,
+                    "recorded_at": info.recorded_at.isoformat(timespec="seconds"),
+                },
+                "verdict": {
+                    "allowed": verdict.allowed,
+                    "reason": verdict.reason,
+                    "article": verdict.article,
+                    "obligations": list(verdict.obligations),
+                },
+                "purposes": [
+                    f"the recorded purpose: {info.purpose}" if info else "no purpose recorded",
+                    "following pseudonymous people's emotion readings over sessions (decision support, never a "
+                    "diagnosis)",
+                    "optionally, an outcome study relating readings to grades or risk flags (association only)",
+                ],
+                "categories_of_data": [
+                    "people: pupils/students (classes) or patients (caseloads), under pseudonymous codes, with "
+                    "their consent status",
+                    "face readings: the class probabilities of 7 emotions, valence, arousal and dominance "
+                    "estimates, face box, time, model version (inferences that can be health data, GDPR Art. 9)",
+                    "images: photos, or a video's contact sheet of face thumbnails, only in groups whose policy keeps "
+                    "them (else a SHA-256 checksum only)",
+                    "outcomes: grades and at-risk flags per period, where imported",
+                    "timeline notes written by psychologists and administrators",
+                    "staff accounts (username, display name, role, password hash) and the audit log of every access",
+                ],
+                "groups": groups,
+                "accounts": {role: int(accounts.get(role, 0)) for role in ROLES},
+                "access_rule": "administrators see every group; teachers and psychologists only the groups they "
+                "were granted (checked by the service layer on every call)",
+                "model": {
+                    "model_version": figures["model_version"] if figures else "unknown (no measured figures)",
+                    "accuracy": ", ".join(
+                        f"{split} {100 * v:.1f}%" for split, v in (figures or {}).get("ten_crop_accuracy", {}).items()
+                    )
+                    or "not measured",
+                    "vad_agreement": ", ".join(
+                        f"{dim} {r:.2f}" for dim, r in (figures or {}).get("vad_pearson_with_people", {}).items()
+                    )
+                    or "not measured",
+                    "measured_with": figures["measured_with"] if figures else "",
+                    "versions_in_readings": versions,
+                },
+                "safeguards": [
+                    "analysis refused by the service layer while the deployment rule refuses it",
+                    "readings assignable only to subjects whose consent is granted; withdrawn consent hides them "
+                    "and leaves them out of the outcome study",
+                    "role and group access checked on every call; every access to subject data audited",
+                    "retention per group enforced at every start and on demand; deletion of subjects with every "
+                    "kept photo they were read from",
+                    "passwords hashed with Argon2",
+                ],
+            }
+            self._audit(s, me, "processing_record", "deployment", 1, f"groups={len(groups)}")
+            return record
+
+    def notice_sheet(self, actor: UserInfo, group_id: int) -> str:
+        """The plain-language notice and consent sheet for the people a group analyses (Markdown, offered as a
+        file): what is read and kept, for how long, who sees it, how to withdraw, the legal reminder and the
+        model's known limits. Anyone with access to the group; not audited: it holds no subject's data."""
+        with self._unit(actor, write=False) as (s, me):
+            group = require_group(s, me, group_id)
+            admins = s.scalar(select(func.count()).where(User.role == "admin", User.is_active)) or 0
+            text_ = notice_sheet(
+                self._deployment_info(s),
+                {
+                    "name": group.name,
+                    "kind": group.kind,
+                    "keep_images": group.keep_images,
+                    "retention_days": group.retention_days,
+                },
+                {"administrator": int(admins)} | self._group_access_counts(s, group_id),
+                read_model_figures(get_settings().checkpoint),
+            )
+            return text_
+
+    @staticmethod
+    def _deployment_info(s: Session) -> DeploymentInfo | None:
+        row = s.get(Deployment, 1)
+        if row is None:
+            return None
+        who = s.get(User, row.recorded_by) if row.recorded_by is not None else None
+        return DeploymentInfo(
+            organisation=row.organisation,
+            contact=row.contact,
+            jurisdiction=row.jurisdiction,
+            setting=row.setting,
+            purpose=row.purpose,
+            protocol_ref=row.protocol_ref or "",
+            recorded_by=_name(who),
+            recorded_at=row.recorded_at,
+        )
+
+    def _require_analysis_allowed(self, s: Session, simulated: bool = False) -> None:
+        """Refuse (PermissionDenied, audited as "denied") to store readings inferred from people's faces while
+        the deployment rule refuses analysis. Simulated captures infer nothing from anyone and pass."""
+        if simulated:
+            return
+        verdict = analysis_allowed(self._deployment_info(s))
+        if not verdict.allowed:
+            raise PermissionDenied(f"analysis is switched off: {verdict.reason} ({verdict.article})")
+
+    @staticmethod
+    def _group_access_counts(s: Session, group_id: int) -> dict[str, int]:
+        """Active accounts granted the group, per role (administrators see every group and are not counted)."""
+        rows = s.execute(
+            select(User.role, func.count())
+            .join(GroupAccess, GroupAccess.user_id == User.id)
+            .where(GroupAccess.group_id == group_id, User.is_active)
+            .group_by(User.role)
+        ).all()
+        return {role: int(n) for role, n in rows}
+
+    def _group_processing(self, s: Session, group: Group) -> dict:
+        """One group's line of the record of processing."""
+        subjects = select(Subject.id).where(Subject.group_id == group.id)
+        captures = (
+            select(Capture.id).join(Meeting, Capture.session_id == Meeting.id).where(Meeting.group_id == group.id)
+        )
+
+        def count(stmt) -> int:
+            return int(s.scalar(stmt) or 0)
+
+        return {
+            "id": group.id,
+            "name": group.name,
+            "kind": group.kind,
+            "simulated": group.is_simulated,
+            "photos_kept": group.keep_images,
+            "retention_days": group.retention_days,
+            "retention": "until deleted" if group.retention_days is None else f"{group.retention_days} days",
+            "subjects": count(select(func.count()).select_from(Subject).where(Subject.group_id == group.id)),
+            "consent_granted": count(
+                select(func.count())
+                .select_from(Subject)
+                .where(Subject.group_id == group.id, Subject.consent == "granted")
+            ),
+            "sessions": count(select(func.count()).select_from(Meeting).where(Meeting.group_id == group.id)),
+            "readings": count(select(func.count()).select_from(Reading).where(Reading.capture_id.in_(captures))),
+            "kept_images": count(
+                select(func.count()).select_from(Capture).where(Capture.id.in_(captures), Capture.image.is_not(None))
+            ),
+            "subjects_with_outcomes": count(
+                select(func.count(func.distinct(Outcome.subject_id))).where(Outcome.subject_id.in_(subjects))
+            ),
+            "access": self._group_access_counts(s, group.id),
+        }
+
+
+# Characters a subject code may not hold: controls, format characters (zero-width space and joiner, the
+# bidirectional overrides that make a code read differently than it is stored), private-use and surrogate
+# code points, and line or paragraph separators. They make look-alike codes and garble lists and exports.
+_FORBIDDEN_CODE_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting", "Co": "private-use", "Cs": "surrogate"}
+_FORBIDDEN_CODE_CATEGORIES |= {"Zl": "line separator", "Zp": "paragraph separator"}
+
+
+def normalise_subject_code(code: str) -> str:
+    """`code` NFKC-normalised and stripped, or InvalidInput saying what is wrong with it: empty, longer than
+    SUBJECT_CODE_MAX_CHARS, or holding a control or invisible formatting character."""
+    if not isinstance(code, str):
+        raise InvalidInput("a subject code is text")
+    code = unicodedata.normalize("NFKC", code).strip()
+    if not code:
+        raise InvalidInput("a subject needs a code")
+    for char in code:
+        kind = _FORBIDDEN_CODE_CATEGORIES.get(unicodedata.category(char))
+        if kind is not None:
+            raise InvalidInput(
+                f"a subject code may not hold {kind} characters (found U+{ord(char):04X}); type it again by hand"
+            )
+    if len(code) > SUBJECT_CODE_MAX_CHARS:
+        raise InvalidInput(f"a subject code has at most {SUBJECT_CODE_MAX_CHARS} characters (this one has {len(code)})")
+    return code
+
 
 def subject_code_key(code: str) -> str:
     """What makes two subject codes the same code: NFKC-normalised and case-folded."""
     return unicodedata.normalize("NFKC", code).casefold()
+
+
+def _delete(s: Session, model: type[Base], *where: ColumnElement[bool]) -> int:
+    """Delete the rows of `model` that match `where`; how many went. The ORM's copies are not synchronised:
+    the callers read nothing they deleted afterwards."""
+    result = s.execute(delete(model).where(*where).execution_options(synchronize_session=False))
+    return int(cast(CursorResult, result).rowcount)
+
+
+def _plain_line(value: str, what: str, *, required: bool, max_chars: int = 200) -> str:
+    """A one-line text an administrator typed (organisation, contact, protocol): stripped, bounded, no control
+    or invisible formatting characters (they garble notices and hide what a record says)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} is text")
+    value = unicodedata.normalize("NFKC", value).strip()
+    if required and not value:
+        raise InvalidInput(f"the {what} is required")
+    if len(value) > max_chars:
+        raise InvalidInput(f"the {what} holds at most {max_chars} characters ({len(value)} given)")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp") for c in value):
+        raise InvalidInput(f"the {what} contains a control or invisible character")
+    return value
+
+
+def _counted(counts: Mapping[str, int]) -> str:
+    """Counts for an audit row: `sessions=2 captures=5 …`."""
+    return " ".join(f"{key}={value}" for key, value in counts.items())
+
+
+def _user_info(user: User, logged_in_at: datetime | None = None) -> UserInfo:
+    return UserInfo(user.id, user.username, user.role, user.display_name, user.is_active, logged_in_at)
+
+
+def _checked_username(username: str) -> str:
+    username = username.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{2,64}", username):
+        raise InvalidInput("username: 2–64 letters, digits or . _ @ -")
+    return username
+
+
+def _lock_until(failures: int, now: datetime) -> datetime | None:
+    """When an account name with `failures` wrong passwords in a row may try again (None: at once)."""
+    if failures < LOCK_AFTER:
+        return None
+    return now + min(LOCK_FIRST * 2 ** min(failures - LOCK_AFTER, 10), LOCK_MAX)
+
+
+def _serialise(s: Session, key: int) -> None:
+    """Make concurrent transactions that call this with the same key run one after the other (PostgreSQL:
+    a transaction-scoped advisory lock; SQLite writers are serialised by BEGIN IMMEDIATE already)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _flush_unique(s: Session, message: str) -> None:
+    """Flush; a unique constraint broken by a concurrent transaction becomes InvalidInput(`message`)."""
+    try:
+        s.flush()
+    except IntegrityError as exc:
+        raise InvalidInput(message) from exc
 
 
 def _name(user: User | None) -> str:

@@ -17,6 +17,9 @@ class UserInfo:
     role: str
     display_name: str
     is_active: bool
+    # When this log-in happened (set by `authenticate`); a password changed after it ends the session.
+    # None for a user read from the database, not logged in (lists, scripts).
+    logged_in_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class GroupInfo:
     kind: str
     keep_images: bool
     is_simulated: bool
+    retention_days: int | None = None  # sessions older than this are purged; None keeps them all
+    grade_min: float | None = None  # imported grades must lie in grade_min…grade_max (both set or neither)
+    grade_max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,21 @@ class TimelineNoteInfo:
     author: str  # display name, else username; "(removed account)" if the account is gone
     written_at: datetime
     text: str  # plain text as written: never render it as markdown or HTML
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    """The installation's deployment record; `db.deployment.analysis_allowed` decides from it whether analysis
+    may run. Organisation and contact are typed by an administrator: render them as text, never markdown."""
+
+    organisation: str
+    contact: str
+    jurisdiction: str  # db.enums.JURISDICTIONS
+    setting: str  # db.enums.DEPLOYMENT_SETTINGS
+    purpose: str  # db.enums.DEPLOYMENT_PURPOSES
+    protocol_ref: str  # the approved research protocol ("" when none)
+    recorded_by: str  # display name (else username) of who recorded it; "(removed account)" if gone
+    recorded_at: datetime
 
 
 def view(cls, row):

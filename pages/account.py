@@ -6,7 +6,8 @@ import ui
 
 user = ui.require_user()
 st.title("My account")
-st.write(f"**{user.username}** — {user.display_name or 'no display name'} — role: {user.role}")
+# names are shown as typed (escaped), never as Markdown
+st.write(f"**{ui.plain(user.username)}** — {ui.plain(user.display_name or 'no display name')} — role: {user.role}")
 with st.form("password", clear_on_submit=True):
     current = st.text_input("Current password", type="password", key="own_current")
     new = st.text_input("New password", type="password", key="own_password")
@@ -15,5 +16,8 @@ with st.form("password", clear_on_submit=True):
 if submitted:
     if new != repeat:
         st.error("The two passwords differ.")
-    elif ui.succeeded(lambda: ui.service().change_password(user, current, new)):
-        st.success("Password changed.")
+    else:
+        renewed = ui.attempt(lambda: ui.service().change_password(user, current, new))
+        if renewed is not None:  # this session goes on; the account's other sessions end at their next step
+            ui.log_in(renewed)
+            st.success("Password changed. Other browsers logged in as you are logged out.")

@@ -6,15 +6,17 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from db.enums import GROUP_KINDS, ROLES
+from db.enums import GROUP_KINDS, RETENTION_DAYS_MAX, ROLES
+from ui.deployment import admin_section, warn_unrecorded_deployment
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT, get_settings
 
 user = ui.require_user("admin")
 svc = ui.service()
 st.title("Admin")
 
-users_tab, groups_tab, retention_tab, model_tab, data_tab = st.tabs(
-    ["Users", "Groups and access", "Retention", "Model", "Database and export"]
+warn_unrecorded_deployment(svc, user)
+users_tab, groups_tab, retention_tab, model_tab, data_tab, deployment_tab = st.tabs(
+    ["Users", "Groups and access", "Retention", "Model", "Database and export", "Deployment"]
 )
 
 # ---------------------------------------------------------------- users
@@ -59,7 +61,15 @@ with groups_tab:
     st.dataframe(
         pd.DataFrame(
             [
-                {"id": g.id, "name": g.name, "kind": g.kind, "photos kept": g.keep_images, "simulated": g.is_simulated}
+                {
+                    "id": g.id,
+                    "name": g.name,
+                    "kind": g.kind,
+                    "photos kept": g.keep_images,
+                    "sessions kept (days)": "no limit" if g.retention_days is None else str(g.retention_days),
+                    "grades": "any (±10,000)" if g.grade_min is None else f"{g.grade_min:g} … {g.grade_max:g}",
+                    "simulated": g.is_simulated,
+                }
                 for g in groups
             ]
         ),
@@ -94,14 +104,62 @@ with groups_tab:
             and which
             and ui.succeeded(lambda: svc.grant_access(user, who, which))
         ):
-            st.success(f"{staff[who].username} can now open {by_gid[which].name}.")
+            st.success(f"{ui.plain(staff[who].username)} can now open {ui.plain(by_gid[which].name)}.")
         if (
             revoke.form_submit_button("Revoke")
             and who
             and which
             and ui.succeeded(lambda: svc.revoke_access(user, who, which))
         ):
-            st.success(f"{staff[who].username} can no longer open {by_gid[which].name}.")
+            st.success(f"{ui.plain(staff[who].username)} can no longer open {ui.plain(by_gid[which].name)}.")
+    st.markdown("**Group policy**: how long sessions are kept, and whether photos are")
+    st.caption(
+        "Sessions that started more than the set number of days ago are deleted, with their captures, kept "
+        "photos and readings, each time the app starts and with Purge now on the Retention tab; 0 days keeps "
+        "them all. Subjects, their outcomes and notes stay until deleted. Photo keeping applies to new captures: "
+        "photos already kept stay until their session, subject or group is deleted."
+    )
+    policy_groups = {g.id: g for g in groups}
+    policy_gid = st.selectbox(
+        "Group", list(policy_groups), format_func=lambda i: ui.group_label(policy_groups[i]), key="policy_group"
+    )
+    if policy_gid is not None:
+        current = policy_groups[policy_gid]
+        with st.form("group_policy"):
+            # Keyed by group, so that each group's form starts from its own stored policy.
+            days = st.number_input(
+                f"Keep sessions for (days, 1 to {RETENTION_DAYS_MAX:,}; 0: no limit)",
+                min_value=0,
+                max_value=RETENTION_DAYS_MAX,
+                value=current.retention_days or 0,
+                step=1,
+                key=f"policy_days_{policy_gid}",
+            )
+            keep_new = st.checkbox(
+                "Keep the photos of new captures", value=current.keep_images, key=f"policy_keep_{policy_gid}"
+            )
+            if st.form_submit_button("Save policy") and ui.succeeded(
+                lambda: svc.set_group_policy(user, policy_gid, retention_days=int(days) or None, keep_images=keep_new)
+            ):
+                st.rerun()
+        # The range imported grades must lie in; a grade outside is refused as a problem of its CSV line.
+        with st.form("grade_range"):
+            st.caption(
+                "Grades of this group's outcome CSVs must lie in this range (both ends included); lines with other "
+                "grades are refused. Without a range, grades beyond ±10,000 are refused."
+            )
+            g1, g2, g3 = st.columns(3)
+            lowest = g1.number_input(
+                "Lowest grade", value=current.grade_min, step=1.0, key=f"grade_min_{policy_gid}", placeholder="none"
+            )
+            highest = g2.number_input(
+                "Highest grade", value=current.grade_max, step=1.0, key=f"grade_max_{policy_gid}", placeholder="none"
+            )
+            clear = g3.checkbox("No range", value=current.grade_min is None, key=f"grade_clear_{policy_gid}")
+            if st.form_submit_button("Save grade range") and ui.succeeded(
+                lambda: svc.set_grade_range(user, policy_gid, *((None, None) if clear else (lowest, highest)))
+            ):
+                st.rerun()
     st.markdown("**Periods** (terms the outcomes CSV refers to; the end day is not included)")
     periods = ui.attempt(lambda: svc.list_periods(user)) or []
     if periods:
@@ -121,32 +179,116 @@ with groups_tab:
             elif ui.attempt(lambda: svc.create_period(user, pname, starts, ends)):
                 st.rerun()
 
-# ---------------------------------------------------------------- retention
+# ---------------------------------------------------------------- retention and deletion
+# Names, codes and notes typed by users appear only in st.text, selectbox options and tables, never in markdown.
+
+
+def counted(gone: dict[str, int]) -> str:
+    return ", ".join(f"{what.replace('_', ' ')}: {n}" for what, n in gone.items())
+
+
 with retention_tab:
-    st.markdown(
-        "Deleting a subject deletes **all their readings, outcomes and timeline notes** at once. "
-        "This cannot be undone; the audit log keeps who did it."
+    st.markdown("**Retention**")
+    st.caption(
+        "Each group's policy (Groups and access tab) says for how many days its sessions are kept. Older "
+        "sessions, with their captures, kept photos and readings, are purged each time the app starts; Purge now "
+        "does it at once. Each purge that deletes something leaves an audit row with the counts."
     )
-    group = ui.pick_group(svc, user, key="retention_group")
-    subjects = {s.id: s for s in (ui.attempt(lambda: svc.list_subjects(user, group.id)) or [])} if group else {}
-    if subjects:
-        sid = st.selectbox("Subject", list(subjects), format_func=lambda i: subjects[i].code, key="retention_subject")
-        theirs = ui.attempt(lambda: svc.readings_frame(user, subject_id=sid))
-        n = 0 if theirs is None else len(theirs)
-        confirm = st.text_input(
-            f"Type the code **{subjects[sid].code}** to confirm deleting it with {n} reading(s)",
-            key="retention_confirm",
+    with_policy = [g for g in groups if g.retention_days is not None]
+    if with_policy:
+        st.dataframe(
+            pd.DataFrame([{"group": g.name, "sessions kept (days)": g.retention_days} for g in with_policy]),
+            hide_index=True,
+            width="content",
         )
+    else:
+        st.info("No group has a retention policy: every session is kept until it is deleted.")
+    if st.button("Purge now", key="purge_now"):
+        purged = ui.attempt(lambda: svc.purge_expired(user))
+        if purged is not None:
+            st.success(f"Purged {counted(purged)}.")
+
+    st.markdown("**Delete** (cannot be undone; the audit log keeps who deleted what, and how much)")
+    st.markdown("*A period*, with every outcome recorded for it, in every group")
+    periods_by_id = {p.id: p for p in periods}
+    if periods_by_id:
+        pid = st.selectbox(
+            "Period", list(periods_by_id), format_func=lambda i: periods_by_id[i].name, key="delete_period"
+        )
+        st.text(f"To confirm, type the period's name: {periods_by_id[pid].name}")
+        confirm_period = st.text_input("Period name", key="delete_period_confirm")
         if st.button(
-            "Delete subject and all their data",
+            "Delete period and its outcomes",
             type="primary",
-            key="retention_delete",
-            disabled=confirm.strip() != subjects[sid].code,
+            key="delete_period_button",
+            disabled=confirm_period.strip() != periods_by_id[pid].name,
         ):
-            if ui.succeeded(lambda: svc.delete_subject(user, sid)):
-                st.success(f"Deleted {subjects[sid].code} and {n} reading(s).")
-    elif group:
-        st.info(f"{group.name} has no subjects.")
+            gone = ui.attempt(lambda: svc.delete_period(user, pid))
+            if gone is not None:
+                st.success(f"Deleted the period: {counted(gone)}.")
+    else:
+        st.info("No periods.")
+
+    group = ui.pick_group(svc, user, key="retention_group")
+    if group is not None:
+        st.markdown(
+            "*A subject*, with all their readings, outcomes and timeline notes, and every kept photo they were "
+            "read from"
+        )
+        subjects = {s.id: s for s in (ui.attempt(lambda: svc.list_subjects(user, group.id)) or [])}
+        if subjects:
+            sid = st.selectbox(
+                "Subject", list(subjects), format_func=lambda i: subjects[i].code, key="retention_subject"
+            )
+            st.text(f"To confirm, type the code: {subjects[sid].code}")
+            confirm = st.text_input("Subject code", key="retention_confirm")
+            if st.button(
+                "Delete subject and all their data",
+                type="primary",
+                key="retention_delete",
+                disabled=confirm.strip() != subjects[sid].code,
+            ):
+                gone = ui.attempt(lambda: svc.delete_subject(user, sid))
+                if gone is not None:
+                    st.success(f"Deleted the subject: {counted(gone)}.")
+                    st.text(f"Deleted {subjects[sid].code}")
+        else:
+            st.info("This group has no subjects.")
+
+        st.markdown("*A session*, with its captures, kept photos and readings")
+        sessions = {m.id: m for m in (ui.attempt(lambda: svc.list_sessions(user, group.id)) or [])}
+        if sessions:
+            mid = st.selectbox(
+                "Session", list(sessions), format_func=lambda i: ui.session_label(sessions[i]), key="delete_session"
+            )
+            confirm_session = st.text_input(f"Type the session number ({mid}) to confirm", key="delete_session_confirm")
+            if st.button(
+                "Delete session",
+                type="primary",
+                key="delete_session_button",
+                disabled=confirm_session.strip().lstrip("#") != str(mid),
+            ):
+                gone = ui.attempt(lambda: svc.delete_session(user, mid))
+                if gone is not None:
+                    st.success(f"Deleted session {mid}: {counted(gone)}.")
+        else:
+            st.info("This group has no sessions.")
+
+        st.markdown(
+            "*The whole group*, with its subjects, sessions, captures, kept photos, readings, outcomes, notes, "
+            "alert rule and grants"
+        )
+        st.text(f"To confirm, type the group's name: {group.name}")
+        confirm_group = st.text_input("Group name", key="delete_group_confirm")
+        if st.button(
+            "Delete group and everything in it",
+            type="primary",
+            key="delete_group_button",
+            disabled=confirm_group.strip() != group.name,
+        ):
+            gone = ui.attempt(lambda: svc.delete_group(user, group.id))
+            if gone is not None:
+                st.success(f"Deleted the group: {counted(gone)}.")
 
 # ---------------------------------------------------------------- model
 with model_tab:
@@ -157,9 +299,11 @@ with model_tab:
     m2.metric("Checkpoint size", f"{checkpoint.stat().st_size / 2**20:.1f} MB")
     m3.metric("Runs on", str(model.device))
     training = model.meta.get("training", {})
-    st.caption(
-        f"{checkpoint} — training: "
-        + ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (dict, list)))
+    st.caption(  # a path and a checkpoint's metadata: shown as they are, never as Markdown
+        ui.plain(
+            f"{checkpoint} — training: "
+            + ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (dict, list)))
+        )
     )
     if checkpoint.resolve() != SHIPPED_CHECKPOINT.resolve():
         st.warning(
@@ -196,3 +340,7 @@ with data_tab:
         )
     with st.expander("Audit log (newest 200)"):
         st.dataframe(ui.attempt(lambda: svc.audit_log(user, limit=200)), hide_index=True, width="stretch", height=300)
+
+# ---------------------------------------------------------------- deployment: the law (ui/deployment.py)
+with deployment_tab:
+    admin_section(svc, user)

@@ -1,18 +1,19 @@
 """Analyse: photos in, one reading per face out — boxed, labelled, assigned, saved in one click."""
 
-import time
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from vadcore.analysis import analyse_photo, annotate
-from vadcore.images import ImageError, image_checksum
+from ui import photos
+from ui.deployment import require_analysis_allowed
+from vadcore.images import image_checksum
 
 user = ui.require_user()
 svc = ui.service()
 st.title("Analyse photos")
+require_analysis_allowed(svc, user)  # the EU AI Act: off where the deployment record forbids it
 
 if flash := st.session_state.pop("analyse_flash", None):
     st.success(flash)
@@ -43,8 +44,12 @@ if session_id == NEW:
 # ---------------------------------------------------------------- photos in
 nonce = st.session_state.setdefault("analyse_nonce", 0)  # a new key empties the uploader after saving
 files = st.file_uploader(
-    "Photos — one or many (JPEG, PNG, WebP, BMP, GIF, TIFF)", accept_multiple_files=True, key=f"uploads_{nonce}"
+    "Photos — one or many",
+    accept_multiple_files=True,
+    key=f"uploads_{nonce}",
+    max_upload_size=photos.MAX_PHOTO_MB,  # the browser refuses larger files; the page checks again below
 )
+st.caption(photos.limits_note())
 inputs = [(f.name, f.getvalue(), "upload") for f in files or []]
 if st.toggle("Take a photo with the camera", key="use_camera"):
     shot = st.camera_input("Camera", key=f"camera_{nonce}")
@@ -52,24 +57,31 @@ if st.toggle("Take a photo with the camera", key="use_camera"):
         inputs.append(("camera photo", shot.getvalue(), "camera"))
 if not inputs:
     st.caption(
-        f"Readings will be saved to session #{session_id} of {group.name}. Model {ui.predictor().model_version}."
+        f"Readings will be saved to session #{session_id} of {ui.plain(group.name)}. "
+        f"Model {ui.predictor().model_version}."
     )
     st.stop()
 
 # ---------------------------------------------------------------- analysis (each photo once per upload)
-cache = st.session_state.setdefault("analyses", {})  # checksum -> (PhotoAnalysis | error text, seconds)
+inputs, over_limits = photos.within_limits(inputs)
+if over_limits:
+    st.warning(
+        f"{len(over_limits)} file(s) were left out, over this page's limits (above). Remove some, save, then "
+        "add the rest:",
+        icon=":material/block:",
+    )
+    st.text("\n".join(over_limits))  # file names as plain text
+# checksum -> (AnalysedPhoto | error text, seconds): readings and a small preview, never the decoded photo
+cache = st.session_state.setdefault("analyses", {})
+for stale in set(cache) - {image_checksum(data) for _, data, _ in inputs}:
+    del cache[stale]  # photos taken out of the uploader are not held
 todo = [(name, data) for name, data, _ in inputs if image_checksum(data) not in cache]
 if todo:
-    model, finder = ui.predictor(), ui.detector()
     bar = st.progress(0.0)
     for k, (name, data) in enumerate(todo):
-        bar.progress(k / len(todo), text=f"Analysing {name} ({k + 1} of {len(todo)})…")
-        started = time.perf_counter()
-        try:
-            result = analyse_photo(data, model, finder)
-        except ImageError as exc:
-            result = str(exc)
-        cache[image_checksum(data)] = (result, time.perf_counter() - started)
+        bar.progress(k / len(todo), text=f"Analysing {ui.plain(name)} ({k + 1} of {len(todo)})…")
+        result = photos.analyse(data)
+        cache[image_checksum(data)] = (result, 0.0 if isinstance(result, str) else result.seconds)
     bar.empty()
 
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
@@ -77,7 +89,7 @@ assignable = {s.code: s.id for s in subjects if s.consent == "granted"}
 ANON = "anonymous"
 if len(assignable) < len(subjects):
     st.caption(
-        f"{len(subjects) - len(assignable)} subject(s) of {group.name} have no consent on record "
+        f"{len(subjects) - len(assignable)} subject(s) of {ui.plain(group.name)} have no consent on record "
         "and cannot be assigned (Subjects page)."
     )
 
@@ -87,11 +99,11 @@ for name, data, source in inputs:
     checksum = image_checksum(data)
     result, seconds = cache[checksum]
     if isinstance(result, str):
-        st.error(f"**{name}** was not analysed: {result}", icon=":material/broken_image:")
+        st.error(f"**{ui.plain(name)}** was not analysed: {ui.plain(result)}", icon=":material/broken_image:")
         continue
     if not result.has_faces:
         st.warning(
-            f"**{name}**: no face was found in this photo, so there is nothing to save from it. "
+            f"**{ui.plain(name)}**: no face was found in this photo, so there is nothing to save from it. "
             "Faces need to be roughly frontal and at least about 20 pixels wide.",
             icon=":material/face:",
         )
@@ -99,13 +111,13 @@ for name, data, source in inputs:
     with st.container(border=True):
         n = len(result.readings)
         st.markdown(
-            f"**{name}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
+            f"**{ui.plain(name)}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
             + (" — already saved" if checksum in saved else "")
         )
         pic, table = st.columns([1, 1])
         pic.image(
-            annotate(result.image, result.readings),
-            caption=f"{name}: numbered faces with class, confidence and V/A/D on −1…+1",
+            result.preview,
+            caption=f"{ui.plain(name)}: numbered faces with class, confidence and V/A/D on −1…+1",
             width="stretch",
         )
         rows = pd.DataFrame(
@@ -157,7 +169,9 @@ if ready:
         for name, data, source, result, assignment in ready:
             codes = [c for c in assignment if c is not None]
             if len(codes) != len(set(codes)):
-                st.error(f"**{name}**: one subject is assigned to two faces; nothing from this photo was saved.")
+                st.error(
+                    f"**{ui.plain(name)}**: one subject is assigned to two faces; nothing from this photo was saved."
+                )
                 failed.append(name)
                 continue
             stored = ui.attempt(
@@ -177,7 +191,9 @@ if ready:
                 failed.append(name)
             else:
                 saved.add(result.checksum)
-                done.append(f"{name} ({len(stored.reading_ids)} faces{', photo kept' if stored.image_kept else ''})")
+                done.append(
+                    f"{ui.plain(name)} ({len(stored.reading_ids)} faces{', photo kept' if stored.image_kept else ''})"
+                )
         if done and not failed:
             st.session_state["analyse_flash"] = (
                 f"Saved to session #{session_id}: " + "; ".join(done) + ". Open the Session explorer to see them."
@@ -186,6 +202,6 @@ if ready:
             st.session_state["analyses"] = {}
             st.rerun()
         elif done:
-            st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(failed)} (see above).")
+            st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(map(ui.plain, failed))} (see above).")
 elif any(image_checksum(d) in saved for _, d, _ in inputs):
     st.info("Everything shown here is saved already.")

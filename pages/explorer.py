@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from ui import figures
+from vadcore.csv_safety import to_csv
 
 user = ui.require_user()
 svc = ui.service()
@@ -95,7 +96,7 @@ with tabrows:
     st.dataframe(frame[columns], hide_index=True, width="stretch", height=320)
     st.download_button(
         "Download these readings (CSV)",
-        frame.to_csv(index=False),
+        to_csv(frame, index=False),  # formula cells neutralised for spreadsheets
         file_name="vadlens_readings.csv",
         mime="text/csv",
         key="explore_csv",

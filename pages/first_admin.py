@@ -21,5 +21,5 @@ if submitted:
     else:
         admin = ui.attempt(lambda: ui.service().create_first_admin(username, password, display_name))
         if admin is not None:
-            st.session_state[ui.USER_KEY] = admin
+            ui.log_in(admin)
             st.rerun()

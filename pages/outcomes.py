@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
+from vadcore.csv_safety import to_csv
 from vadcore.outcome_study import CLAIMS, plan_study, study_outcomes
 
 user = ui.require_user()
@@ -180,7 +181,7 @@ if study.importance is not None and study.ranked is not None:
         st.dataframe(study.ranked, width="stretch", height=330)
     st.download_button(
         "Download the ranked list (CSV)",
-        study.ranked.to_csv(index_label="rank"),
+        to_csv(study.ranked, index_label="rank"),  # formula cells neutralised for spreadsheets
         file_name=f"vadlens_{study.target}_ranking.csv",
         mime="text/csv",
         key="dl_ranking",

@@ -5,13 +5,19 @@ import streamlit as st
 
 import ui
 from db.enums import CONSENT_STATUSES
+from ui.deployment import notice_download
 
 user = ui.require_user()
 svc = ui.service()
 st.title("Subjects")
-st.caption("Subjects are pseudonymous codes (no names). Only subjects with consent **granted** can be assigned faces.")
+st.caption(
+    "Subjects are pseudonymous codes (no names). Only subjects with consent **granted** can be assigned faces. "
+    "While consent is not granted (withdrawn), their readings are hidden everywhere and left out of the outcome "
+    "study; granting it again shows them again. To erase them, an administrator deletes the subject."
+)
 
 group = ui.require_group(svc, user, key="subjects_group")
+notice_download(svc, user, group)  # what the people analysed must be told (EU AI Act, Art. 50(3))
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 if subjects:
     st.dataframe(
@@ -21,7 +27,7 @@ if subjects:
         height=min(35 * len(subjects) + 38, 300),
     )
 else:
-    st.info(f"{group.name} has no subjects yet.")
+    st.info(f"{ui.plain(group.name)} has no subjects yet.")
 
 add, consent = st.columns(2)
 with add.form("add_subject", clear_on_submit=True):

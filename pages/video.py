@@ -8,12 +8,14 @@ import streamlit as st
 import ui
 from ui import figures
 from ui import video as videos
+from ui.deployment import require_analysis_allowed
 from vadcore.images import image_checksum
 from vadcore.video import VideoError
 
 user = ui.require_user("admin", "teacher", "psychologist")
 svc = ui.service()
 st.title("Analyse a video")
+require_analysis_allowed(svc, user)  # the EU AI Act: off where the deployment record forbids it
 
 if flash := st.session_state.pop("video_flash", None):
     st.success(flash)
@@ -66,11 +68,13 @@ if checksum not in cache:
 result, seconds = cache[checksum]
 
 if isinstance(result, str):
-    st.error(f"This video could not be analysed: {result}. Nothing was saved.", icon=":material/broken_image:")
+    st.error(
+        f"This video could not be analysed: {ui.plain(result)}. Nothing was saved.", icon=":material/broken_image:"
+    )
     st.stop()
 if result.stopped_early:
     st.warning(
-        f"Reading stopped before the end: {result.stopped_early}. The faces read up to there are shown below "
+        f"Reading stopped before the end: {ui.plain(result.stopped_early)}. The faces read up to there are shown below "
         "and can be saved.",
         icon=":material/warning:",
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PHOTOS, VIDEOS
+from helpers import PHOTOS, VIDEOS, record_lawful_deployment
 
 POSTGRES_URL = os.environ.get(
     "VADLENS_TEST_POSTGRES_URL", "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test"
@@ -102,7 +102,10 @@ def service(engine):
 
 @pytest.fixture
 def admin(service):
-    return service.create_first_admin("admin", "admin-password-1")
+    """The first administrator, with a lawful deployment recorded (else every save would be refused)."""
+    user = service.create_first_admin("admin", "admin-password-1")
+    record_lawful_deployment(service, user)
+    return user
 
 
 @pytest.fixture

@@ -45,3 +45,11 @@ def load_script(name: str, *, after: tuple[str, ...] = ()) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def record_lawful_deployment(service, admin):
+    """A deployment record under which analysis may run (an EU clinic, for medical reasons), so that tests that
+    save readings are not refused by the AI Act rule (db.deployment); tests of the rule record their own."""
+    return service.record_deployment(
+        admin, "Test Clinic", "dpo@test-clinic.example", "eu", "healthcare", "medical", protocol_ref=""
+    )

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS
+from helpers import PHOTOS, record_lawful_deployment
 
 APP = str(PROJECT_ROOT / "app.py")
 CHECKPOINT = SHIPPED_CHECKPOINT
@@ -45,6 +45,7 @@ def pilot(db_url):
     init_db(engine)
     svc = Service(engine)
     admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
+    record_lawful_deployment(svc, admin)
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
     psych = svc.create_user(admin, "psych", PASSWORDS["psych"], "psychologist", "Pia Psych")
     klass = svc.create_group(admin, "Class 4B", "class")
@@ -302,10 +303,11 @@ def test_bad_photos_get_clear_messages_and_nothing_is_saved(pilot):
     at.file_uploader(key="uploads_0").set_value(files).run()
     assert not at.exception, at.exception
     errors = texts(at.error)
-    assert "**notes.txt** was not analysed" in errors
-    assert "**broken.jpg** was not analysed" in errors
-    assert "**panorama.png** was not analysed" in errors and "megapixel" in errors.lower()
-    assert "**wall.png**: no face was found" in texts(at.warning)
+    # file names are escaped (ui.plain) inside the bold: shown as typed, never as Markdown
+    assert r"**notes\.txt** was not analysed" in errors
+    assert r"**broken\.jpg** was not analysed" in errors
+    assert r"**panorama\.png** was not analysed" in errors and "megapixel" in errors.lower()
+    assert r"**wall\.png**: no face was found" in texts(at.warning)
     assert all(b.key != "save" for b in at.button), "nothing to save"
     assert pilot["svc"].readings_frame(pilot["teacher"]).empty
 
@@ -657,8 +659,67 @@ def test_admin_manages_users_groups_periods_and_retention(pilot):
     assert at.button(key="retention_delete").disabled
     at.text_input(key="retention_confirm").input("S-01").run()
     at.button(key="retention_delete").click().run()
-    assert "Deleted S-01" in texts(at.success)
+    assert "Deleted the subject: readings: 0" in texts(at.success) and "Deleted S-01" in texts(at.text)
     assert "S-01" not in {s.code for s in svc.list_subjects(admin, pilot["class"].id)}
+
+
+def test_admin_sets_retention_purges_and_deletes_a_session_a_period_and_a_group(pilot, make_reading):
+    import hashlib
+    from datetime import UTC, date, datetime, timedelta
+
+    svc, admin = pilot["svc"], pilot["admin"]
+    klass, caseload, s01 = pilot["class"], pilot["caseload"], pilot["subjects"]["S-01"]
+    now = datetime.now(UTC)
+    checksum = hashlib.sha256(b"photo").hexdigest()
+    sessions = {}
+    for group, age, assigned in ((klass, 40, [s01.id]), (klass, 0, [s01.id]), (caseload, 10, None)):
+        meeting = svc.create_session(
+            admin, group.id, started_at=now - timedelta(days=age), context_note="**bold** ![x](http://example.invalid)"
+        )
+        svc.save_capture(admin, meeting.id, [make_reading()], assigned, checksum, "upload")
+        sessions[(group.name, age)] = meeting.id
+    svc.set_group_policy(admin, caseload.id, retention_days=7)
+    svc.create_period(admin, "2026-T1", date(2026, 1, 1), date(2026, 4, 1))
+    sneaky = svc.create_group(admin, "**Sneaky** ![x](http://example.invalid/x.png)", "class")
+
+    at = login("admin")  # the app's start purged the caseload's 10-day-old session
+    at.switch_page("pages/admin.py").run()
+    assert not at.exception, at.exception
+    assert svc.list_sessions(admin, caseload.id) == []
+
+    at.selectbox(key="policy_group").select(klass.id).run()
+    at.number_input(key=f"policy_days_{klass.id}").set_value(30)
+    at.button(key="FormSubmitter:group_policy-Save policy").click().run()
+    assert not at.error, texts(at.error)
+    assert {g.id: g.retention_days for g in svc.list_groups(admin)}[klass.id] == 30
+    at.button(key="purge_now").click().run()
+    assert "Purged sessions: 1, captures: 1, images: 0, readings: 1." in texts(at.success)
+    assert [m.id for m in svc.list_sessions(admin, klass.id)] == [sessions[(klass.name, 0)]]
+
+    groups = {g.id: g for g in svc.list_groups(admin)}
+    at.selectbox(key="retention_group").select(groups[klass.id]).run()
+    at.selectbox(key="delete_session").select(sessions[(klass.name, 0)]).run()
+    assert at.button(key="delete_session_button").disabled
+    at.text_input(key="delete_session_confirm").input(str(sessions[(klass.name, 0)])).run()
+    at.button(key="delete_session_button").click().run()
+    assert "Deleted session" in texts(at.success) and svc.list_sessions(admin, klass.id) == []
+
+    at.selectbox(key="delete_period").select(svc.list_periods(admin)[0].id).run()
+    assert at.button(key="delete_period_button").disabled
+    at.text_input(key="delete_period_confirm").input("2026-T1").run()
+    at.button(key="delete_period_button").click().run()
+    assert svc.list_periods(admin) == []
+
+    # A name typed with markdown is shown as typed, never rendered (no image fetched from outside).
+    at.selectbox(key="retention_group").select(groups[sneaky.id]).run()
+    assert sneaky.name in texts(at.text)
+    rendered = texts(at.markdown) + texts(at.caption) + texts(at.success) + texts(at.info) + texts(at.error)
+    assert "example.invalid" not in rendered
+    assert at.button(key="delete_group_button").disabled
+    at.text_input(key="delete_group_confirm").input(sneaky.name).run()
+    at.button(key="delete_group_button").click().run()
+    assert "Deleted the group: sessions: 0" in texts(at.success)
+    assert sneaky.id not in {g.id for g in svc.list_groups(admin)}
 
 
 def test_account_page_changes_the_own_password_only_with_the_current_one(pilot):

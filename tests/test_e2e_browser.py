@@ -23,7 +23,7 @@ import pytest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS, VIDEOS
+from helpers import PHOTOS, VIDEOS, record_lawful_deployment
 
 REPO = PROJECT_ROOT
 PHOTO = PHOTOS / "obama_and_biden.jpg"
@@ -68,6 +68,7 @@ def server(tmp_path):
     init_db(engine)
     svc = Service(engine)
     admin = svc.create_first_admin("admin", "admin-password-1", "Ada Admin")
+    record_lawful_deployment(svc, admin)
     group = svc.create_group(admin, "Class 4B", "class")
     svc.create_subject(admin, group.id, "S-01", "granted")
     engine.dispose()

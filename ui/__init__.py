@@ -6,6 +6,7 @@ Nothing here decides anything about data: reads and writes go through `db.servic
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING, TypeVar
 import streamlit as st
 
 from db import database_url, init_db, make_engine
-from db.errors import AccountDisabled, InvalidInput, NotFound, PermissionDenied
+from db.errors import AccountDisabled, InvalidInput, LoginThrottled, NotFound, PermissionDenied, StoreBusy
 from db.views import GroupInfo, SessionInfo, UserInfo
 from ui.registry import ROLE_PAGES as ROLE_PAGES  # pages and tests read `ui.ROLE_PAGES`
+from ui.text import plain as plain  # pages escape user-typed text with `ui.plain` before Markdown
 from vadcore.images import ImageError
 from vadcore.settings import get_settings
 
@@ -27,7 +29,10 @@ if TYPE_CHECKING:
     from vadcore.detect import FaceDetector
     from vadcore.inference import EmotionPredictor
 
+logger = logging.getLogger(__name__)
 USER_KEY = "user"
+LAST_SEEN_KEY = "last_seen"  # the moment of this browser session's last step, for the idle timeout
+LOGOUT_REASON_KEY = "logout_reason"  # why the app logged the session out, shown on the log-in page
 
 
 @cache
@@ -36,7 +41,16 @@ def user_errors() -> tuple[type[Exception], ...]:
     that importing `ui` does not load the outcome engine)."""
     from vadcore.outcomes import MixedDataError, OutcomeCSVError
 
-    return (PermissionDenied, NotFound, InvalidInput, MixedDataError, OutcomeCSVError, ImageError)
+    return (
+        PermissionDenied,
+        NotFound,
+        InvalidInput,
+        MixedDataError,
+        OutcomeCSVError,
+        ImageError,
+        StoreBusy,
+        LoginThrottled,
+    )
 
 
 T = TypeVar("T")
@@ -54,7 +68,13 @@ def _service(url: str) -> Service:
 
     engine = make_engine(url)
     init_db(engine)
-    return Service(engine)
+    svc = Service(engine)
+    try:
+        svc.purge_expired()  # each group's retention policy, enforced at every start (and on Admin)
+    except StoreBusy:
+        # The app still opens; the next start or an administrator's "Purge now" catches up.
+        logger.warning("retention purge skipped at start: the database was busy")
+    return svc
 
 
 def service() -> Service:
@@ -90,11 +110,33 @@ def current_user() -> UserInfo | None:
     return st.session_state.get(USER_KEY)
 
 
-def require_user(*roles: str) -> UserInfo:
-    """The logged-in user; stops the page for anyone else (or for a role not listed)."""
+def session_user() -> UserInfo | None:
+    """The logged-in user once the server has confirmed, at this step, that the log-in still counts (account
+    active and present, password unchanged since, not idle longer than VADLENS_IDLE_MINUTES); otherwise
+    None, with the browser session logged out and the reason kept for the log-in page."""
     user = current_user()
     if user is None:
-        st.warning("Please log in.")
+        return None
+    svc = service()
+    try:
+        user = svc.check_session(user, st.session_state.get(LAST_SEEN_KEY))
+    except AccountDisabled as exc:
+        log_out(f"You were logged out: {plain(exc)}.")
+        return None
+    except user_errors() as exc:  # e.g. a busy database: nothing decided, try the next step again
+        st.error(plain(exc))
+        st.stop()
+    st.session_state[USER_KEY] = user
+    st.session_state[LAST_SEEN_KEY] = svc.clock()
+    return user
+
+
+def require_user(*roles: str) -> UserInfo:
+    """The logged-in user, checked by the server at every step (`session_user`); stops the page for anyone
+    else (or for a role not listed)."""
+    user = session_user()
+    if user is None:
+        st.warning(st.session_state.get(LOGOUT_REASON_KEY) or "Please log in.")
         st.stop()
     if roles and user.role not in roles:
         st.error(f"This page is not open to the {user.role} role.")
@@ -102,9 +144,27 @@ def require_user(*roles: str) -> UserInfo:
     return user
 
 
-def log_out() -> None:
+def log_in(user: UserInfo) -> None:
+    """Start this browser session's log-in (`user` as returned by `authenticate`)."""
+    st.session_state[USER_KEY] = user
+    st.session_state[LAST_SEEN_KEY] = user.logged_in_at or service().clock()
+
+
+def log_out(reason: str = "") -> None:
+    """Forget everything this browser session held; `reason`, if given, is shown on the log-in page."""
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if reason:
+        st.session_state[LOGOUT_REASON_KEY] = reason
+
+
+def client_address() -> str | None:
+    """The browser's IP address as the server sees it (None where Streamlit cannot tell), for log-in
+    throttling per client."""
+    try:
+        return st.context.ip_address
+    except Exception:  # outside a browser session (AppTest, scripts) there is no address
+        return None
 
 
 def attempt(action: Callable[[], T], what: str = "") -> T | None:
@@ -129,10 +189,11 @@ def succeeded(action: Callable[[], object], what: str = "") -> bool:
 
 
 def _report(exc: Exception, what: str) -> None:
-    st.error(f"{what}: {exc}" if what else str(exc))
-    if isinstance(exc, AccountDisabled):
-        log_out()
-        st.stop()
+    if isinstance(exc, AccountDisabled):  # the log-in no longer counts: say why on the log-in page
+        log_out(f"You were logged out: {plain(exc)}.")
+        st.rerun()
+    # refusals quote names people typed (a group, a code): shown as typed, never as Markdown
+    st.error(f"{plain(what)}: {plain(exc)}" if what else plain(exc))
 
 
 # ------------------------------------------------------------------ pickers

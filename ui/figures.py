@@ -26,8 +26,10 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     subject = frame["subject_code"].fillna("anonymous").astype(str)
     when = pd.to_datetime(frame["captured_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
     conf = frame.apply(lambda r: r[f"p_{r['label']}"], axis=1) if len(frame) else pd.Series(dtype=float)
+    # Subject codes are typed by people and plotly reads tags in hover text: escaped, they show as typed.
     return [
-        f"<b>{s}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, {where}<br>V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
+        f"<b>{html.escape(s)}</b><br>{t}<br>{lab} ({c:.0%})<br>session #{sid}, {where}<br>"
+        f"V {v:+.2f}  A {a:+.2f}  D {d:+.2f}"
         for s, t, lab, c, sid, where, v, a, d in zip(
             subject,
             when,
@@ -170,7 +172,8 @@ def class_mix(frame: pd.DataFrame, by: str = "session_id", by_title: str = "Sess
     """Share of each class per `by` value (stacked bars, each bar sums to 100 %)."""
     counts = pd.crosstab(frame[by], frame["label"]).reindex(columns=list(CLASS_NAMES), fill_value=0)
     shares = counts.div(counts.sum(axis=1), axis=0) * 100
-    x = [f"#{v}" if by == "session_id" else str(v) for v in shares.index]
+    # tick labels are read as plotly's HTML subset too: a group name or code is escaped
+    x = [f"#{v}" if by == "session_id" else html.escape(str(v)) for v in shares.index]
     fig = go.Figure(
         [
             go.Bar(

@@ -7,7 +7,9 @@ layer checks the role and group access again on every call.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 from db.enums import ROLES, TIMELINE_ROLES
 
@@ -23,15 +25,18 @@ class PageSpec:
     url_path: str
     section: str  # the menu heading; headings appear in the order of their first page here
     roles: tuple[str, ...]
+    # Session-state keys the page holds only while it is open (analyses, previews): dropped when the user
+    # opens another page, so what one user's work costs the server does not outlive the page.
+    held: tuple[str, ...] = ()
 
 
 EVERYONE = ROLES
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("analyse", "pages/analyse.py", "Analyse photos", ":material/photo_camera:", "analyse-photos",
-             "Readings", EVERYONE),
+             "Readings", EVERYONE, held=("analyses",)),
     PageSpec("video", "pages/video.py", "Analyse a video", ":material/videocam:", "analyse-video",
-             "Readings", EVERYONE),
+             "Readings", EVERYONE, held=("video_analyses",)),
     PageSpec("explorer", "pages/explorer.py", "Session explorer", ":material/scatter_plot:", "session-explorer",
              "Readings", EVERYONE),
     PageSpec("timelines", "pages/timelines.py", "Timelines", ":material/timeline:", "subject-timelines",
@@ -48,6 +53,15 @@ PAGES: tuple[PageSpec, ...] = (
 
 # Which pages each role may open, in menu order.
 ROLE_PAGES: dict[str, tuple[str, ...]] = {role: tuple(p.key for p in PAGES if role in p.roles) for role in ROLES}
+
+
+def release_held(title: str, state: MutableMapping[str, Any]) -> list[str]:
+    """Drop from `state` what the pages other than the one shown (by its title: Streamlit gives the default
+    page an empty url_path) hold only while open; the keys dropped."""
+    dropped = [key for page in PAGES if page.title != title for key in page.held if key in state]
+    for key in dropped:
+        del state[key]
+    return dropped
 
 
 def menu(role: str) -> dict[str, list[PageSpec]]:

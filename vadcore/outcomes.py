@@ -22,6 +22,9 @@ TARGETS = ("grade", "at_risk")
 CSV_COLUMNS = ("subject_code", "period", "grade", "at_risk")
 _TRUE = {"1", "true", "yes", "y", "ja", "oui", "x"}
 _FALSE = {"0", "false", "no", "n", "nein", "non", ""}
+# Without a range of its own a grade beyond ±GRADE_ABS_MAX is refused: one absurd value (1e6) would dominate any
+# fit on the grades and flip the study's verdict.
+GRADE_ABS_MAX = 1e4
 
 
 class OutcomeCSVError(ValueError):
@@ -58,6 +61,9 @@ def read_outcomes_csv(
 ) -> OutcomeImport:
     """Parse and validate an outcomes CSV (comma or semicolon separated, UTF-8).
 
+    A grade must be a finite number within `grade_range` (inclusive), or within ±GRADE_ABS_MAX when no range
+    is given.
+
     Every row that fails a check is reported once per failed check and left out of `rows`;
     rows repeating a (subject_code, period) pair are all left out, since which one is right
     cannot be told.
@@ -90,9 +96,16 @@ def read_outcomes_csv(
     grade_text = raw["grade"].str.strip().str.replace(",", ".", regex=False)
     grade = pd.to_numeric(grade_text.where(grade_text != ""), errors="coerce")
     flag((grade_text != "") & (grade.isna() | ~np.isfinite(grade.fillna(0))), "grade", "grade is not a number")
+    finite = grade.notna() & np.isfinite(grade.fillna(0))
     if grade_range is not None:
         lo, hi = grade_range
-        flag(grade.notna() & ((grade < lo) | (grade > hi)), "grade", f"grade outside {lo:g}…{hi:g}")
+        flag(finite & ((grade < lo) | (grade > hi)), "grade", f"grade outside {lo:g}…{hi:g}")
+    else:
+        flag(
+            finite & (grade.abs() > GRADE_ABS_MAX),
+            "grade",
+            f"grade beyond ±{GRADE_ABS_MAX:,.0f} and no grade range is set for the group (an administrator sets one)",
+        )
 
     risk_text = raw["at_risk"].str.strip().str.lower()
     at_risk = risk_text.map(lambda v: True if v in _TRUE else (False if v in _FALSE and v else None))

@@ -10,6 +10,7 @@ deployment can change it without touching code); unset or empty means the docume
 | VADLENS_DATA_DIR    | data_dir              | <project>/../shared/data                             |
 | VADLENS_KEEP_IMAGES | keep_images_default   | false (new groups keep no photos unless ticked)      |
 | VADLENS_LOG_LEVEL   | log_level             | INFO                                                 |
+| VADLENS_IDLE_MINUTES | idle_minutes         | 30 (a log-in ends after this long without a step)    |
 
 The project is installed in editable mode (`requirements.txt`), so `PROJECT_ROOT` is the checkout.
 """
@@ -29,6 +30,8 @@ RUNS_DIR = PROJECT_ROOT / "runs"  # training and ablation runs (ignored by git)
 REPORTS_DIR = PROJECT_ROOT / "reports"  # evaluation reports (ignored by git)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_IDLE_MINUTES = 30
+MAX_IDLE_MINUTES = 24 * 60
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -43,6 +46,7 @@ class Settings:
     data_dir: Path
     keep_images_default: bool
     log_level: str
+    idle_minutes: int = DEFAULT_IDLE_MINUTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +61,7 @@ class Settings:
             data_dir=Path(value("VADLENS_DATA_DIR") or PROJECT_ROOT.parent / "shared" / "data"),
             keep_images_default=_boolean("VADLENS_KEEP_IMAGES", value("VADLENS_KEEP_IMAGES") or "false"),
             log_level=_log_level(value("VADLENS_LOG_LEVEL") or "INFO"),
+            idle_minutes=_idle_minutes(value("VADLENS_IDLE_MINUTES") or str(DEFAULT_IDLE_MINUTES)),
         )
 
 
@@ -86,3 +91,15 @@ def _log_level(text: str) -> str:
     if text.upper() not in LOG_LEVELS:
         raise SettingsError(f"VADLENS_LOG_LEVEL={text!r}: use one of {', '.join(LOG_LEVELS)}")
     return text.upper()
+
+
+def _idle_minutes(text: str) -> int:
+    try:
+        minutes = int(text)
+    except ValueError:
+        minutes = 0
+    if not 1 <= minutes <= MAX_IDLE_MINUTES:
+        raise SettingsError(
+            f"VADLENS_IDLE_MINUTES={text!r}: use a whole number of minutes from 1 to {MAX_IDLE_MINUTES}"
+        )
+    return minutes
