@@ -39,10 +39,11 @@ def restrict_to_visible(stmt: Select, user: User, group_id_column) -> Select:
 
 def require_group(session: Session, user: User, group_id: int) -> Group:
     group = session.get(Group, group_id)
+    # The refusal names neither the group nor whether it exists: a group one cannot see stays unseen.
+    if user.role != "admin" and (group is None or session.get(GroupAccess, (user.id, group_id)) is None):
+        raise PermissionDenied(f"{user.username} has no access to group #{group_id}")
     if group is None:
         raise NotFound(f"group {group_id} does not exist")
-    if user.role != "admin" and session.get(GroupAccess, (user.id, group_id)) is None:
-        raise PermissionDenied(f"{user.username} has no access to group {group.name!r}")
     return group
 
 

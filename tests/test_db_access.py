@@ -157,3 +157,13 @@ def test_only_an_admin_resets_a_password_and_not_their_own(service, admin, world
 
 def test_database_size_is_reported(service, admin):
     assert service.database_size(admin) > 0
+
+
+def test_a_refusal_names_neither_the_group_nor_whether_it_exists(service, world):
+    t1, class_b = world["t1"], world["class_b"]
+    with pytest.raises(PermissionDenied) as other:
+        service.list_subjects(t1, class_b.id)
+    with pytest.raises(PermissionDenied) as missing:
+        service.list_subjects(t1, class_b.id + 1000)
+    assert class_b.name not in str(other.value)
+    assert str(other.value).replace(str(class_b.id), "N") == str(missing.value).replace(str(class_b.id + 1000), "N")
