@@ -128,3 +128,23 @@ def make_reading():
         )
 
     return make
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What the app's download buttons hand to Streamlit's media store, by file name (AppTest keeps the store in
+    a mock runtime that is gone after the run)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    files: dict[str, bytes] = {}
+
+    class Recording(MemoryMediaFileStorage):
+        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+            file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
+            if filename:
+                files[filename] = self.get_file(file_id).content
+            return file_id
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
+    return files

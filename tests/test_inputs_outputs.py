@@ -346,25 +346,6 @@ def test_user_typed_names_codes_and_notes_are_never_rendered_as_markdown_or_html
     _assert_shown_as_typed(at, "admin")
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """What the app's download buttons hand to Streamlit's media store, by file name (as in test_deployment)."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-    from streamlit.testing.v1 import app_test
-
-    files: dict[str, bytes] = {}
-
-    class Recording(MemoryMediaFileStorage):
-        def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
-            file_id = super().load_and_get_id(path_or_data, mimetype, kind, filename)
-            if filename:
-                files[filename] = self.get_file(file_id).content
-            return file_id
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
-    return files
-
-
 def test_the_explorer_and_admin_downloads_neutralise_formula_codes(hostile_pilot, downloads):
     at = AppTest.from_file(APP, default_timeout=600).run()
     at.text_input(key="login_username").input("admin")
