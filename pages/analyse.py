@@ -8,7 +8,6 @@ import streamlit as st
 import ui
 from ui import photos
 from ui.deployment import require_analysis_allowed
-from vadcore.images import image_checksum
 
 user = ui.require_user()
 svc = ui.service()
@@ -24,14 +23,19 @@ with left:
     group = ui.require_group(svc, user, key="analyse_group")
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
+zone = photos.local_zone(st.context.timezone)  # the browser's zone; the server's when the browser gives none
+today = photos.todays_session(list(sessions.values()), zone)
 with right:  # the key changes when a session is added, so a new session comes up selected
+    # Today's session by default, else a new one: yesterday's is never preselected for today's photos.
     session_id = st.selectbox(
         "Session",
         [NEW, *sessions],
         key=f"analyse_session_{group.id}_{len(sessions)}",
-        index=1 if sessions else 0,
+        index=0 if today is None else 1 + list(sessions).index(today),
         format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i]),
     )
+    if today is None and sessions:
+        st.caption("No session of this group started today: start one, or pick an earlier one above.")
 if session_id == NEW:
     with st.form("new_session", border=False):
         note = st.text_input("Note for the new session (optional)", placeholder="e.g. maths, 2nd period")
@@ -62,8 +66,9 @@ if not inputs:
     )
     st.stop()
 
-# ---------------------------------------------------------------- analysis (each photo once per upload)
-inputs, over_limits = photos.within_limits(inputs)
+# ---------------------------------------------------------------- analysis (each distinct photo once)
+# The same bytes twice (one file added twice, or under two names) are one photo: shown and saved once.
+uploads, over_limits = photos.within_limits(photos.distinct(inputs))
 if over_limits:
     st.warning(
         f"{len(over_limits)} file(s) were left out, over this page's limits (above). Remove some, save, then "
@@ -73,16 +78,18 @@ if over_limits:
     st.text("\n".join(over_limits))  # file names as plain text
 # checksum -> (AnalysedPhoto | error text, seconds): readings and a small preview, never the decoded photo
 cache = st.session_state.setdefault("analyses", {})
-for stale in set(cache) - {image_checksum(data) for _, data, _ in inputs}:
+for stale in set(cache) - {u.checksum for u in uploads}:
     del cache[stale]  # photos taken out of the uploader are not held
-todo = [(name, data) for name, data, _ in inputs if image_checksum(data) not in cache]
+todo = [u for u in uploads if u.checksum not in cache]
 if todo:
     bar = st.progress(0.0)
-    for k, (name, data) in enumerate(todo):
-        bar.progress(k / len(todo), text=f"Analysing {ui.plain(name)} ({k + 1} of {len(todo)})…")
-        result = photos.analyse(data)
-        cache[image_checksum(data)] = (result, 0.0 if isinstance(result, str) else result.seconds)
+    for k, upload in enumerate(todo):
+        bar.progress(k / len(todo), text=f"Analysing {ui.plain(upload.name)} ({k + 1} of {len(todo)})…")
+        result = photos.analyse(upload.data)
+        cache[upload.checksum] = (result, 0.0 if isinstance(result, str) else result.seconds)
     bar.empty()
+# checksum -> when it was saved to this session before: such a photo is saved again only when confirmed
+saved_before = ui.attempt(lambda: svc.captures_with_checksum(user, session_id, [u.checksum for u in uploads])) or {}
 
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 assignable = {s.code: s.id for s in subjects if s.consent == "granted"}
@@ -93,13 +100,15 @@ if len(assignable) < len(subjects):
         "and cannot be assigned (Subjects page)."
     )
 
-ready = []  # (name, data, source, analysis, assignment column)
-saved = st.session_state.setdefault("saved_checksums", set())
-for name, data, source in inputs:
-    checksum = image_checksum(data)
+ready = []  # (upload, analysis, assignment column)
+for upload in uploads:
+    checksum, name = upload.checksum, upload.name
     result, seconds = cache[checksum]
+    note = photos.duplicate_note(upload)  # names as typed: escaped with ui.plain, never read as Markdown
     if isinstance(result, str):
         st.error(f"**{ui.plain(name)}** was not analysed: {ui.plain(result)}", icon=":material/broken_image:")
+        if note:
+            st.caption(ui.plain(note))
         continue
     if not result.has_faces:
         st.warning(
@@ -107,13 +116,28 @@ for name, data, source in inputs:
             "Faces need to be roughly frontal and at least about 20 pixels wide.",
             icon=":material/face:",
         )
+        if note:
+            st.caption(ui.plain(note))
         continue
+    earlier = saved_before.get(checksum, [])
     with st.container(border=True):
         n = len(result.readings)
         st.markdown(
             f"**{ui.plain(name)}** — {n} face{'s' if n != 1 else ''} found in {seconds:.1f} s"
-            + (" — already saved" if checksum in saved else "")
+            + (" — already saved" if earlier else "")
         )
+        if note:
+            st.info(ui.plain(note), icon=":material/content_copy:")
+        again = False
+        if earlier:
+            times = " and ".join(photos.clock_time(t, zone) for t in earlier)
+            st.warning(
+                f"This photo is already saved to this session at {times}; save again? Saving it again adds its "
+                "readings a second time, so these faces count twice in every mean.",
+                icon=":material/content_copy:",
+            )
+            # The nonce empties the box after a save: a confirmation is for one save only.
+            again = st.checkbox("Save this photo again", key=f"again_{nonce}_{checksum[:16]}")
         pic, table = st.columns([1, 1])
         pic.image(
             result.preview,
@@ -129,9 +153,7 @@ for name, data, source in inputs:
                 "V": [r.valence for r in result.readings],
                 "A": [r.arousal for r in result.readings],
                 "D": [r.dominance for r in result.readings],
-                "Consistent": [
-                    "yes" if r.is_consistent else "no: " + ", ".join(r.consistency_violations) for r in result.readings
-                ],
+                "Note": [photos.consistency_note(r) for r in result.readings],
             }
         )
         edited = table.data_editor(
@@ -146,9 +168,7 @@ for name, data, source in inputs:
                 "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
                 "A": st.column_config.NumberColumn("A", format="%+.2f", help="Arousal, −1…+1"),
                 "D": st.column_config.NumberColumn("D", format="%+.2f", help="Dominance, −1…+1"),
-                "Consistent": st.column_config.TextColumn(
-                    "Sign check", help="Whether V/A/D signs agree with the class"
-                ),
+                "Note": st.column_config.TextColumn("Note", help=photos.CONSISTENCY_HELP),
                 "Subject": st.column_config.SelectboxColumn(
                     "Subject",
                     options=[ANON, *assignable],
@@ -157,16 +177,17 @@ for name, data, source in inputs:
                 ),
             },
         )
-        if checksum not in saved:
-            ready.append((name, data, source, result, [assignable.get(code) for code in edited["Subject"]]))
+        if not earlier or again:
+            ready.append((upload, result, [assignable.get(code) for code in edited["Subject"]]))
 
 # ---------------------------------------------------------------- save, one click for every photo shown
 if ready:
-    faces = sum(len(r[3].readings) for r in ready)
+    faces = sum(len(r[1].readings) for r in ready)
     label = f"Save {faces} reading{'s' if faces != 1 else ''} from {len(ready)} photo{'s' if len(ready) != 1 else ''}"
     if st.button(label, type="primary", key="save", icon=":material/save:"):
         done, failed = [], []
-        for name, data, source, result, assignment in ready:
+        for upload, result, assignment in ready:
+            name = upload.name
             codes = [c for c in assignment if c is not None]
             if len(codes) != len(set(codes)):
                 st.error(
@@ -182,15 +203,14 @@ if ready:
                     result.readings,
                     assignment,
                     result.checksum,
-                    source,
-                    image_bytes=data,
+                    upload.source,
+                    image_bytes=upload.data,
                 ),
                 name,
             )
             if stored is None:
                 failed.append(name)
             else:
-                saved.add(result.checksum)
                 done.append(
                     f"{ui.plain(name)} ({len(stored.reading_ids)} faces{', photo kept' if stored.image_kept else ''})"
                 )
@@ -203,5 +223,8 @@ if ready:
             st.rerun()
         elif done:
             st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(map(ui.plain, failed))} (see above).")
-elif any(image_checksum(d) in saved for _, d, _ in inputs):
-    st.info("Everything shown here is saved already.")
+elif saved_before:
+    st.info(
+        "Every photo shown is saved to this session already. To save one again (e.g. a deliberate re-analysis), "
+        'tick its "Save this photo again" box.'
+    )

@@ -531,7 +531,7 @@ def test_subjects_page_adds_a_subject_and_records_consent(pilot):
     at.button(key="FormSubmitter:add_subject-Add subject").click().run()
     assert not at.exception and not at.error, texts(at.error)
     codes = {s.code: s for s in pilot["svc"].list_subjects(pilot["admin"], pilot["class"].id)}
-    assert codes["S-04"].consent == "granted"
+    assert codes["S-04"].consent == "pending"  # consent is never assumed (issue 14)
     at.selectbox(key="consent_subject").select(codes["S-04"].id)
     at.selectbox(key="consent_value").select("withdrawn")
     at.button(key="FormSubmitter:set_consent-Save consent").click().run()

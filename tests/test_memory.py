@@ -189,8 +189,8 @@ def test_more_photos_than_the_cap_are_left_out_with_a_message(teacher_app, monke
 def test_opening_another_page_drops_what_a_page_holds_only_while_open() -> None:
     from ui import registry
 
-    state = {"analyses": {"c": 1}, "video_analyses": {"v": 2}, "saved_checksums": {"c"}, "user": "u"}
+    state = {"analyses": {"c": 1}, "video_analyses": {"v": 2}, "user": "u"}
     assert registry.release_held("Analyse photos", state) == ["video_analyses"]
-    assert set(state) == {"analyses", "saved_checksums", "user"}
+    assert set(state) == {"analyses", "user"}
     assert registry.release_held("Session explorer", state) == ["analyses"]
-    assert set(state) == {"saved_checksums", "user"}  # what saving needs to refuse a double save stays
+    assert set(state) == {"user"}  # the log-in stays

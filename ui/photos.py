@@ -5,6 +5,10 @@ pixels: a 12-megapixel photo is 36 MB decoded and about 0.2 MB as the preview. T
 stay in Streamlit's uploader until they are saved (the service keeps them where the group keeps photos).
 What one user may hold at once is capped (`MAX_BATCH_PHOTOS`, `MAX_BATCH_MB`, `MAX_PHOTO_MB`), and the
 page's state is dropped when the user opens another page (`ui.registry.PageSpec.held`).
+
+A batch is told apart by the photos' bytes (`distinct`): the same bytes under one name or several are one
+`Upload`, and the page keys every widget by its checksum. Also here: the readings table's plain-language
+consistency note, and which session is today's in the user's time zone.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ui
+from db.views import SessionInfo
 from vadcore.analysis import ANALYSIS_MAX_SIDE, PREVIEW_MAX_SIDE, analyse_photo, preview_jpeg
-from vadcore.images import ACCEPTED_FORMATS, MAX_PIXELS, ImageError
+from vadcore.images import ACCEPTED_FORMATS, MAX_PIXELS, ImageError, image_checksum
 from vadcore.readings import FaceReading
 
 log = logging.getLogger(__name__)
@@ -53,22 +60,61 @@ def analyse(data: bytes) -> AnalysedPhoto | str:
     return AnalysedPhoto(analysis.checksum, analysis.readings, preview, analysis.size, time.perf_counter() - started)
 
 
-def within_limits(inputs: Sequence[tuple[str, bytes, str]]) -> tuple[list[tuple[str, bytes, str]], list[str]]:
-    """The uploads the page analyses (in order, within the caps) and, for each one left out, why."""
-    kept: list[tuple[str, bytes, str]] = []
+@dataclass(frozen=True)
+class Upload:
+    """One distinct photo of a batch: its bytes once, and every name it was added under (the same file
+    twice, or the same bytes under two names, is one photo: analysed, shown and saved once)."""
+
+    checksum: str  # sha256 of the bytes: what the page keys its widgets and its analyses by
+    data: bytes
+    source: str  # "upload" or "camera", of its first copy
+    names: tuple[str, ...]  # as added, first first; a name twice when the same file was added twice
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+def distinct(inputs: Sequence[tuple[str, bytes, str]]) -> list[Upload]:
+    """The batch `(name, bytes, source)` with each distinct photo (by its bytes' SHA-256) once, in the order
+    first seen, carrying every name it came under."""
+    first: dict[str, Upload] = {}
+    for name, data, source in inputs:
+        checksum = image_checksum(data)
+        seen = first.get(checksum)
+        first[checksum] = (
+            Upload(checksum, data, source, (name,)) if seen is None else replace(seen, names=(*seen.names, name))
+        )
+    return list(first.values())
+
+
+def duplicate_note(upload: Upload) -> str:
+    """Plain text (the names are as typed, never Markdown) saying that a photo came more than once."""
+    others = upload.names[1:]
+    if not others:
+        return ""
+    return (
+        f"This photo was added {len(upload.names)} times: {upload.name} is the same file (the same bytes) as "
+        f"{', '.join(others)}. It counts as one photo: analysed, shown and saved once."
+    )
+
+
+def within_limits(uploads: Sequence[Upload]) -> tuple[list[Upload], list[str]]:
+    """The photos the page analyses (in order, within the caps) and, for each one left out, why."""
+    kept: list[Upload] = []
     refused: list[str] = []
     total = 0
-    for name, data, source in inputs:
-        size_mb = len(data) / 1e6
+    for upload in uploads:
+        name, size_mb = upload.name, len(upload.data) / 1e6
         if size_mb > MAX_PHOTO_MB:
             refused.append(f"{name}: {size_mb:.0f} MB, over the {MAX_PHOTO_MB} MB limit for one photo")
         elif len(kept) >= MAX_BATCH_PHOTOS:
             refused.append(f"{name}: over the limit of {MAX_BATCH_PHOTOS} photos at once")
-        elif (total + len(data)) / 1e6 > MAX_BATCH_MB:
+        elif (total + len(upload.data)) / 1e6 > MAX_BATCH_MB:
             refused.append(f"{name}: over the limit of {MAX_BATCH_MB} MB of photos at once")
         else:
-            kept.append((name, data, source))
-            total += len(data)
+            kept.append(upload)
+            total += len(upload.data)
     if refused:
         log.info("analyse page: %d upload(s) over the limits left out", len(refused))
     return kept, refused
@@ -85,3 +131,49 @@ def limits_note() -> str:
         f"the page keeps only the readings and a labelled copy of each photo ({PREVIEW_MAX_SIDE} pixels), and "
         "drops them when you open another page."
     )
+
+
+# The readings table's note on a reading whose V/A/D contradict its class, and the column's tooltip.
+CONSISTENCY_HELP = (
+    "Each class implies the direction of valence (V), arousal (A) and dominance (D): happy is pleasant (V > 0) "
+    "and aroused (A > 0), sad is unpleasant (V < 0), neutral sits near 0 on all three. The model reads the "
+    "class and V/A/D separately; when they point different ways, the two readings of this face disagree and "
+    "neither is reliable. The note names the values that disagree; it is empty when they agree."
+)
+_DIM_NAMES = {"valence": "valence (V)", "arousal": "arousal (A)", "dominance": "dominance (D)"}
+
+
+def consistency_note(reading: FaceReading) -> str:
+    """A plain-language note for a reading whose V/A/D signs contradict its class; "" when they agree."""
+    if reading.is_consistent:
+        return ""
+    which = ", ".join(_DIM_NAMES.get(d, d) for d in reading.consistency_violations)
+    return f"the V/A/D values disagree with the class ({which}); treat this reading with care"
+
+
+# ---------------------------------------------------------------- local time: which session is today's
+
+
+def local_zone(name: str | None) -> tzinfo:
+    """The time zone named by the browser (`st.context.timezone`, e.g. "Europe/Berlin") when it is known here;
+    otherwise the server's own local zone."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.info("unknown browser time zone %r; using the server's", name)
+    return datetime.now().astimezone().tzinfo or UTC  # astimezone() of a naive moment sets the local zone
+
+
+def todays_session(sessions: Sequence[SessionInfo], zone: tzinfo, now: datetime | None = None) -> int | None:
+    """The id of the latest session started today (in `zone`), or None when none started today: yesterday's
+    session is never the default, so next-day photos do not go into it unnoticed."""
+    today = (now or datetime.now(zone)).astimezone(zone).date()
+    started_today = [s for s in sessions if s.started_at.astimezone(zone).date() == today]
+    return max(started_today, key=lambda s: (s.started_at, s.id)).id if started_today else None
+
+
+def clock_time(moment: datetime, zone: tzinfo) -> str:
+    """ "14:05" in `zone`, with the date in front when it is not today there."""
+    local = moment.astimezone(zone)
+    return f"{local:%H:%M}" if local.date() == datetime.now(zone).date() else f"{local:%Y-%m-%d %H:%M}"
