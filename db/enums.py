@@ -22,5 +22,9 @@ DEPLOYMENT_SETTINGS: tuple[str, ...] = ("education", "workplace", "healthcare", 
 DEPLOYMENT_PURPOSES: tuple[str, ...] = ("medical", "safety", "research", "education", "other")
 # A group's retention policy: readings, captures and sessions older than this many days are purged.
 RETENTION_DAYS_MAX = 3650
+# Names people type, at most this long (the columns' sizes in db.models).
+GROUP_NAME_MAX_CHARS = 128
+DISPLAY_NAME_MAX_CHARS = 128
+PERIOD_NAME_MAX_CHARS = 32
 # A subject code: 1…SUBJECT_CODE_MAX_CHARS characters once normalised (db.services).
 SUBJECT_CODE_MAX_CHARS = 64

@@ -31,8 +31,11 @@ from db.enums import (
     CONSENT_STATUSES,
     DEPLOYMENT_PURPOSES,
     DEPLOYMENT_SETTINGS,
+    DISPLAY_NAME_MAX_CHARS,
     GROUP_KINDS,
+    GROUP_NAME_MAX_CHARS,
     JURISDICTIONS,
+    PERIOD_NAME_MAX_CHARS,
     RETENTION_DAYS_MAX,
     ROLES,
     SUBJECT_CODE_MAX_CHARS,
@@ -88,7 +91,7 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str] = mapped_column(String(128), default="")
+    display_name: Mapped[str] = mapped_column(String(DISPLAY_NAME_MAX_CHARS), default="")
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -117,7 +120,7 @@ class Group(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(GROUP_NAME_MAX_CHARS), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     # Policy: photos are kept only where this is set; otherwise only checksum and readings.
     keep_images: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -238,7 +241,7 @@ class Period(Base):
     __table_args__ = (CheckConstraint("starts_on < ends_on", name="order"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(PERIOD_NAME_MAX_CHARS), unique=True)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)  # exclusive
 

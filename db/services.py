@@ -23,8 +23,10 @@ Accounts
     set_password(actor, user_id, new_password) -> None                 [admin, for another user]
     change_password(actor, current_password, new_password) -> UserInfo                   [self]
     deactivate_user(actor, user_id) -> None                                             [admin]
+    reactivate_user(actor, user_id) -> None                                             [admin]
 Groups and periods
     create_group(actor, name, kind, keep_images=False, is_simulated=False) -> GroupInfo [admin]
+    rename_group(actor, group_id, name) -> GroupInfo                                    [admin]
     grant_access(actor, user_id, group_id) / revoke_access(...) -> None                 [admin]
     list_groups(actor) -> list[GroupInfo]
     create_period(actor, name, starts_on, ends_on) -> PeriodInfo                        [admin]
@@ -66,7 +68,9 @@ Outcomes and prediction
     training_data(actor, group_ids) -> pandas.DataFrame   (features + outcomes; never mixed; consenting
                                                            subjects only)
 Administration
-    audit_log(actor, limit=500) -> pandas.DataFrame                                     [admin]
+    audit_log(actor, limit=500, *, username=, action=, object_type=, since=, until=) -> pandas.DataFrame
+                                                     [admin; days UTC, both included; the read is audited]
+    audit_vocabulary(actor) -> dict (user names, actions, object types in the log)      [admin]
     database_size(actor) -> int (bytes)                                                 [admin]
 Deployment (the law; the rule is db.deployment.analysis_allowed)
     deployment(actor) -> DeploymentInfo | None
@@ -114,9 +118,12 @@ from db.enums import (
     CONSENT_STATUSES,
     DEPLOYMENT_PURPOSES,
     DEPLOYMENT_SETTINGS,
+    DISPLAY_NAME_MAX_CHARS,
     GROUP_KINDS,
+    GROUP_NAME_MAX_CHARS,
     JURISDICTIONS,
     KIND_FOR_ROLE,
+    PERIOD_NAME_MAX_CHARS,
     RETENTION_DAYS_MAX,
     ROLES,
     SUBJECT_CODE_MAX_CHARS,
@@ -465,10 +472,23 @@ class Service:
             self._get(s, User, user_id).is_active = False
             self._audit(s, me, "deactivate_user", "user", user_id)
 
+    def reactivate_user(self, actor: UserInfo, user_id: int) -> None:
+        """Re-enable a disabled account; its password stays as it was (reset it with `set_password` if it
+        may be known to someone else) and its earlier grants apply again."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            user = self._get(s, User, user_id)
+            if user.is_active:
+                raise InvalidInput(f"account {user.username!r} is not disabled")
+            user.is_active = True
+            user.failed_logins, user.locked_until = 0, None  # a fresh start, not a lock carried over
+            self._audit(s, me, "reactivate_user", "user", user_id)
+
     def _new_user(self, s: Session, username: str, password_hash: str, role: str, display_name: str) -> User:
         """Insert an account (`username` already checked, the password already hashed)."""
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {ROLES}")
+        _check_length(display_name, "a display name", DISPLAY_NAME_MAX_CHARS)
         if s.scalar(select(User.id).where(User.username == username)) is not None:
             raise InvalidInput(f"username {username!r} is taken")
         user = User(
@@ -509,12 +529,29 @@ class Service:
                 raise InvalidInput(f"kind must be one of {GROUP_KINDS}")
             if not name.strip():
                 raise InvalidInput("a group needs a name")
+            _check_length(name.strip(), "a group name", GROUP_NAME_MAX_CHARS)
             if s.scalar(select(Group.id).where(Group.name == name.strip())) is not None:
                 raise InvalidInput(f"group {name!r} exists")
             group = Group(name=name.strip(), kind=kind, keep_images=keep_images, is_simulated=is_simulated)
             s.add(group)
             _flush_unique(s, f"group {name!r} exists")  # created by another request meanwhile (PostgreSQL)
             self._audit(s, me, "create_group", "group", group.id, f"kind={kind} simulated={is_simulated}")
+            return view(GroupInfo, group)
+
+    def rename_group(self, actor: UserInfo, group_id: int, name: str) -> GroupInfo:
+        """Give a group a new name (its subjects, sessions, grants and policy stay); names are unique."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            group = self._get(s, Group, group_id)
+            new_name = name.strip()
+            if not new_name:
+                raise InvalidInput("a group needs a name")
+            _check_length(new_name, "a group name", GROUP_NAME_MAX_CHARS)
+            if s.scalar(select(Group.id).where(Group.name == new_name, Group.id != group_id)) is not None:
+                raise InvalidInput(f"group {new_name!r} exists")
+            old_name, group.name = group.name, new_name
+            _flush_unique(s, f"group {new_name!r} exists")  # taken by another request meanwhile (PostgreSQL)
+            self._audit(s, me, "rename_group", "group", group_id, f"from={old_name!r} to={new_name!r}")
             return view(GroupInfo, group)
 
     def grant_access(self, actor: UserInfo, user_id: int, group_id: int) -> None:
@@ -548,6 +585,7 @@ class Service:
                 PeriodSpan(name, starts_on, ends_on)
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from exc
+            _check_length(name, "a period name", PERIOD_NAME_MAX_CHARS)
             _serialise(s, _LOCK_PERIODS)  # else two overlapping periods could both pass the check (PostgreSQL)
             overlapping = s.scalar(select(Period.name).where(Period.starts_on < ends_on, Period.ends_on > starts_on))
             if overlapping is not None:
@@ -933,6 +971,32 @@ class Service:
             self._audit(s, me, "view_image", "capture", capture_id)
             return capture.image
 
+    def captures_with_checksum(
+        self, actor: UserInfo, session_id: int, checksums: Sequence[str]
+    ) -> dict[str, list[datetime]]:
+        """Which of `checksums` (SHA-256 hex of uploads) are saved in the session already, each with the times
+        its captures were saved, earliest first; checksums not saved there are left out. One query for a
+        whole batch, so that the Analyse page can ask before saving a photo twice. Saving it again stays
+        allowed (`save_capture`): a deliberate re-analysis is a choice the page confirms, not an error."""
+        wanted = {c.lower() for c in checksums}
+        if any(not _CHECKSUM.match(c) for c in wanted):
+            raise InvalidInput("checksums must be SHA-256 hex digests")
+        with self._unit(actor, write=False) as (s, me):
+            require_meeting(s, me, session_id)
+            found: dict[str, list[datetime]] = {}
+            if wanted:
+                rows = s.execute(
+                    select(Capture.checksum, Capture.captured_at)
+                    .where(Capture.session_id == session_id, Capture.checksum.in_(sorted(wanted)))
+                    .order_by(Capture.captured_at, Capture.id)
+                )
+                for checksum, captured_at in rows:
+                    found.setdefault(checksum, []).append(captured_at)
+            self._audit(
+                s, me, "check_checksums", "session", session_id, f"{len(wanted)} checked, {len(found)} saved before"
+            )
+            return found
+
     def delete_capture(self, actor: UserInfo, capture_id: int) -> dict[str, int]:
         """Delete one capture with its readings and its kept photo. Administrators only (as every deletion
         but a subject's: staff ask an administrator); audited with the counts."""
@@ -1273,8 +1337,21 @@ class Service:
 
     # ---------------------------------------------------------------- administration
 
-    def audit_log(self, actor: UserInfo, limit: int = 500) -> pd.DataFrame:
-        """The newest `limit` audit rows, newest first."""
+    def audit_log(
+        self,
+        actor: UserInfo,
+        limit: int = 500,
+        *,
+        username: str | None = None,
+        action: str | None = None,
+        object_type: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> pd.DataFrame:
+        """The newest `limit` audit rows, newest first, narrowed by the filters given: exact user name, action
+        and object type; `since` and `until` are days (UTC), both included."""
+        if since is not None and until is not None and until < since:
+            raise InvalidInput("the last day comes before the first day")
         with self._unit(actor, write=False) as (s, me):
             require_admin(me)
             cols = [
@@ -1286,10 +1363,37 @@ class Service:
                 AuditEntry.object_id,
                 AuditEntry.detail,
             ]
-            rows = s.execute(select(*cols).order_by(AuditEntry.id.desc()).limit(limit)).all()
-            # Reading the log is itself logged (written after this read, so not among the rows returned).
-            self._audit(s, me, "view_audit_log", detail=f"rows={len(rows)}")
+            stmt = select(*cols)
+            filters: list[str] = []
+            for column, value in (
+                (AuditEntry.username, username),
+                (AuditEntry.action, action),
+                (AuditEntry.object_type, object_type),
+            ):
+                if value:
+                    stmt = stmt.where(column == value)
+                    filters.append(f"{column.key}={value!r}")
+            if since is not None:
+                stmt = stmt.where(AuditEntry.at >= datetime.combine(since, datetime.min.time(), UTC))
+                filters.append(f"since={since.isoformat()}")
+            if until is not None:
+                stmt = stmt.where(AuditEntry.at < datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC))
+                filters.append(f"until={until.isoformat()}")
+            rows = s.execute(stmt.order_by(AuditEntry.id.desc()).limit(limit)).all()
+            # Reading the log is itself logged (written after this read, so not among the rows returned), with
+            # the filters, so the trail says what was looked for.
+            self._audit(s, me, "view_audit_log", detail=" ".join([f"rows={len(rows)}", *filters]))
             return pd.DataFrame(rows, columns=[c.key for c in cols])
+
+    def audit_vocabulary(self, actor: UserInfo) -> dict[str, list[str]]:
+        """The user names, actions and object types that occur in the audit log, for filter menus. Not
+        audited: names of accounts and kinds of events, no pilot data and no log rows."""
+        with self._unit(actor, write=False) as (s, me):
+            require_admin(me)
+            return {
+                column.key: sorted(v for v in s.scalars(select(column).distinct()) if v)
+                for column in (AuditEntry.username, AuditEntry.action, AuditEntry.object_type)
+            }
 
     def database_size(self, actor: UserInfo) -> int:
         """Bytes on disk: the SQLite file with its WAL, or pg_database_size on PostgreSQL."""
@@ -1556,9 +1660,38 @@ def normalise_subject_code(code: str) -> str:
     return code
 
 
+def _check_length(text: str, what: str, limit: int) -> None:
+    """Refuse in plain words what the column could not hold (PostgreSQL would raise a database error)."""
+    if len(text) > limit:
+        raise InvalidInput(f"{what} holds at most {limit} characters ({len(text)} given)")
+
+
 def subject_code_key(code: str) -> str:
     """What makes two subject codes the same code: NFKC-normalised and case-folded."""
     return unicodedata.normalize("NFKC", code).casefold()
+
+
+# Lower-case words inside names ("Ludwig van Beethoven", "Ana de Souza"): they do not make a name a code.
+_NAME_PARTICLES = frozenset({"van", "von", "der", "den", "de", "da", "di", "del", "du", "la", "le", "ten", "zu"})
+
+
+def looks_like_a_name(code: str) -> bool:
+    """Whether a subject code reads like a person's name rather than a pseudonym: one capitalised word of
+    letters only, longer than two ("Anna"), or two to four words of letters, at least two of them capitalised
+    ("Anna Schmidt", "Anna-Lena O'Neill", "Ana de Souza"). A heuristic for a warning, never a refusal: codes
+    with a digit or a symbol ("S-014", "4B-Anna") and all-capital codes ("ABC") do not match."""
+    words = unicodedata.normalize("NFKC", code).split()
+
+    def capitalised(word: str) -> bool:  # "Anna", "Anna-Lena", "O'Neill": letters, joined by - or '
+        parts = re.split(r"[-'’]", word)
+        return all(p.isalpha() and p[0].isupper() and (len(p) == 1 or not p.isupper()) for p in parts)
+
+    if len(words) == 1:
+        return len(words[0]) > 2 and words[0].isalpha() and capitalised(words[0])
+    if not 2 <= len(words) <= 4 or words[0] in _NAME_PARTICLES:
+        return False
+    named = [w for w in words if w not in _NAME_PARTICLES]
+    return len(named) >= 2 and all(capitalised(w) for w in named)
 
 
 def _delete(s: Session, model: type[Base], *where: ColumnElement[bool]) -> int:

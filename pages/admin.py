@@ -8,11 +8,31 @@ import streamlit as st
 import ui
 from db.enums import GROUP_KINDS, RETENTION_DAYS_MAX, ROLES
 from ui.deployment import admin_section, warn_unrecorded_deployment
+from vadcore.csv_safety import to_csv
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT, get_settings
+
+FLASH_KEY = "admin_flash"  # a success message kept over the rerun that follows a change
+CLEAR_KEY = "admin_clear"  # form fields to empty at the next run, after a change went through
+AUDIT_KEY = "admin_audit_log"  # the audit rows last asked for, with the filters they were asked with
 
 user = ui.require_user("admin")
 svc = ui.service()
 st.title("Admin")
+
+
+def done(message: str, *clear: str) -> None:
+    """A change went through: say so after the rerun, empty the form fields `clear`, rerun (so that tables
+    show the change). Fields are emptied only here, so a refused form keeps what was typed."""
+    st.session_state[FLASH_KEY] = message
+    st.session_state[CLEAR_KEY] = list(clear)
+    st.rerun()
+
+
+# Widgets' values can only be reset before the widgets are drawn: the fields of the last successful form.
+for field in st.session_state.pop(CLEAR_KEY, []):
+    st.session_state.pop(field, None)
+if FLASH_KEY in st.session_state:
+    st.success(st.session_state.pop(FLASH_KEY), icon=":material/check_circle:")
 
 warn_unrecorded_deployment(svc, user)
 users_tab, groups_tab, retention_tab, model_tab, data_tab, deployment_tab = st.tabs(
@@ -33,16 +53,24 @@ with users_tab:
         width="content",
     )
     new_col, manage_col = st.columns(2)
-    with new_col.form("new_user", clear_on_submit=True):
+    # Forms keep their fields on submit (a refusal must not wipe what was typed); `done` empties them.
+    with new_col.form("new_user", clear_on_submit=False):
         st.markdown("**New user**")
         username = st.text_input("Username", key="new_user_name")
         display = st.text_input("Display name", key="new_user_display")
         role = st.selectbox("Role", ROLES, index=1, key="new_user_role")
         password = st.text_input("Initial password", type="password", key="new_user_password")
         if st.form_submit_button("Create user"):
-            if ui.attempt(lambda: svc.create_user(user, username, password, role, display)):
-                st.rerun()
-    with manage_col.form("manage_user", clear_on_submit=True):
+            created = ui.attempt(lambda: svc.create_user(user, username, password, role, display))
+            if created:
+                done(
+                    f"Account {ui.plain(created.username)} ({created.role}) created.",
+                    "new_user_name",
+                    "new_user_display",
+                    "new_user_role",
+                    "new_user_password",
+                )
+    with manage_col.form("manage_user", clear_on_submit=False):
         st.markdown("**Reset a password or disable an account**")
         by_id = {u.id: u for u in users}
         uid = st.selectbox(
@@ -51,9 +79,21 @@ with users_tab:
         new_password = st.text_input("New password", type="password", key="manage_password")
         reset, disable = st.columns(2)
         if reset.form_submit_button("Set password") and ui.succeeded(lambda: svc.set_password(user, uid, new_password)):
-            st.success("Password set.")
+            done(f"Password of {ui.plain(by_id[uid].username)} set.", "manage_password")
         if disable.form_submit_button("Disable account") and ui.succeeded(lambda: svc.deactivate_user(user, uid)):
-            st.rerun()
+            done(f"Account {ui.plain(by_id[uid].username)} disabled; its open sessions end at their next step.")
+    disabled = {u.id: u for u in users if not u.is_active}
+    if disabled:
+        with st.form("reactivate_user"):
+            st.markdown("**Re-enable a disabled account** (its password and group access are as they were)")
+            rid = st.selectbox(
+                "Disabled account",
+                list(disabled),
+                format_func=lambda i: f"{disabled[i].username} ({disabled[i].role})",
+                key="reactivate_user",
+            )
+            if st.form_submit_button("Re-enable account") and ui.succeeded(lambda: svc.reactivate_user(user, rid)):
+                done(f"Account {ui.plain(disabled[rid].username)} enabled again.")
 
 # ---------------------------------------------------------------- groups, access, periods
 with groups_tab:
@@ -77,7 +117,7 @@ with groups_tab:
         width="content",
     )
     new_col, access_col = st.columns(2)
-    with new_col.form("new_group", clear_on_submit=True):
+    with new_col.form("new_group", clear_on_submit=False):
         st.markdown("**New group** (a class for teachers, a caseload for psychologists)")
         name = st.text_input("Name", key="new_group_name")
         kind = st.selectbox("Kind", GROUP_KINDS, key="new_group_kind")
@@ -87,8 +127,14 @@ with groups_tab:
             value=get_settings().keep_images_default,
         )
         if st.form_submit_button("Create group"):
-            if ui.attempt(lambda: svc.create_group(user, name, kind, keep_images=keep)):
-                st.rerun()
+            made = ui.attempt(lambda: svc.create_group(user, name, kind, keep_images=keep))
+            if made:
+                done(
+                    f"Group {ui.plain(made.name)} ({made.kind}) created; grant access to it on the right.",
+                    "new_group_name",
+                    "new_group_kind",
+                    "new_group_keep",
+                )
     with access_col.form("access"):
         st.markdown("**Access**: teachers see classes, psychologists caseloads")
         staff = {u.id: u for u in users if u.role != "admin" and u.is_active}
@@ -112,6 +158,27 @@ with groups_tab:
             and ui.succeeded(lambda: svc.revoke_access(user, who, which))
         ):
             st.success(f"{ui.plain(staff[who].username)} can no longer open {ui.plain(by_gid[which].name)}.")
+    rename_col, delete_col = st.columns(2)
+    if by_gid:
+        with rename_col.form("rename_group", clear_on_submit=False):
+            st.markdown("**Rename a group** (its subjects, sessions, access and policy stay)")
+            renamed = st.selectbox(
+                "Group", list(by_gid), format_func=lambda i: ui.group_label(by_gid[i]), key="rename_group"
+            )
+            new_name = st.text_input("New name", key="rename_group_name")
+            if st.form_submit_button("Rename group"):
+                result = ui.attempt(lambda: svc.rename_group(user, renamed, new_name))
+                if result:
+                    done(
+                        f"Group {ui.plain(by_gid[renamed].name)} is now called {ui.plain(result.name)}.",
+                        "rename_group_name",
+                    )
+    delete_col.markdown("**Delete a group**")
+    delete_col.caption(
+        "On the Retention tab, under Delete, The whole group: it removes the group with its subjects, sessions, "
+        "captures, kept photos, readings, outcomes, timeline notes, alert rule and access grants, after you type "
+        "the group's name. It cannot be undone; the audit log keeps who deleted it and how much."
+    )
     st.markdown("**Group policy**: how long sessions are kept, and whether photos are")
     st.caption(
         "Sessions that started more than the set number of days ago are deleted, with their captures, kept "
@@ -141,7 +208,7 @@ with groups_tab:
             if st.form_submit_button("Save policy") and ui.succeeded(
                 lambda: svc.set_group_policy(user, policy_gid, retention_days=int(days) or None, keep_images=keep_new)
             ):
-                st.rerun()
+                done(f"Policy of {ui.plain(current.name)} saved.")
         # The range imported grades must lie in; a grade outside is refused as a problem of its CSV line.
         with st.form("grade_range"):
             st.caption(
@@ -159,7 +226,7 @@ with groups_tab:
             if st.form_submit_button("Save grade range") and ui.succeeded(
                 lambda: svc.set_grade_range(user, policy_gid, *((None, None) if clear else (lowest, highest)))
             ):
-                st.rerun()
+                done(f"Grade range of {ui.plain(current.name)} saved.")
     st.markdown("**Periods** (terms the outcomes CSV refers to; the end day is not included)")
     periods = ui.attempt(lambda: svc.list_periods(user)) or []
     if periods:
@@ -168,7 +235,7 @@ with groups_tab:
             hide_index=True,
             width="content",
         )
-    with st.form("new_period", clear_on_submit=True):
+    with st.form("new_period", clear_on_submit=False):
         p1, p2, p3 = st.columns(3)
         pname = p1.text_input("Name", placeholder="2025-T1", key="period_name")
         starts = p2.date_input("From", value=date.today().replace(day=1), key="period_start")
@@ -176,8 +243,14 @@ with groups_tab:
         if st.form_submit_button("Add period"):
             if ends is None:
                 st.error("Choose the end day.")
-            elif ui.attempt(lambda: svc.create_period(user, pname, starts, ends)):
-                st.rerun()
+            elif made_period := ui.attempt(lambda: svc.create_period(user, pname, starts, ends)):
+                done(
+                    f"Period {ui.plain(made_period.name)} added ({made_period.starts_on} to "
+                    f"{made_period.ends_on}, end day not included).",
+                    "period_name",
+                    "period_start",
+                    "period_end",
+                )
 
 # ---------------------------------------------------------------- retention and deletion
 # Names, codes and notes typed by users appear only in st.text, selectbox options and tables, never in markdown.
@@ -229,7 +302,16 @@ with retention_tab:
     else:
         st.info("No periods.")
 
-    group = ui.pick_group(svc, user, key="retention_group")
+    # No group is preselected: listing a group's subjects and sessions is an audited read of its pilot data,
+    # made only once the admin picks the group, not on every click elsewhere on this page.
+    group = st.selectbox(
+        "Group to delete a subject, a session or the whole group from",
+        groups,
+        index=None,
+        format_func=ui.group_label,
+        placeholder="Choose a group",
+        key="retention_group",
+    )
     if group is not None:
         st.markdown(
             "*A subject*, with all their readings, outcomes and timeline notes, and every kept photo they were "
@@ -338,8 +420,49 @@ with data_tab:
             mime="text/csv",
             key="export_download",
         )
-    with st.expander("Audit log (newest 200)"):
-        st.dataframe(ui.attempt(lambda: svc.audit_log(user, limit=200)), hide_index=True, width="stretch", height=300)
+    st.markdown("**Audit log**")
+    st.caption(
+        "Who did what, newest first. The log is read only when you ask for it here, and each reading of it is "
+        "itself logged with the filters used. Days are UTC, both included."
+    )
+    vocabulary = ui.attempt(lambda: svc.audit_vocabulary(user)) or {}
+    with st.form("audit_filters", clear_on_submit=False):
+        a1, a2, a3 = st.columns(3)
+        who_filter = a1.selectbox(
+            "User", vocabulary.get("username", []), index=None, placeholder="anyone", key="audit_user"
+        )
+        action_filter = a2.selectbox(
+            "Action", vocabulary.get("action", []), index=None, placeholder="any", key="audit_action"
+        )
+        type_filter = a3.selectbox(
+            "Object type", vocabulary.get("object_type", []), index=None, placeholder="any", key="audit_type"
+        )
+        d1, d2, d3 = st.columns(3)
+        since = d1.date_input("From day", value=None, key="audit_since")
+        until = d2.date_input("To day", value=None, key="audit_until")
+        limit = d3.number_input("At most rows", min_value=1, max_value=100_000, value=500, step=100, key="audit_limit")
+        if st.form_submit_button("Show audit log"):
+            st.session_state[AUDIT_KEY] = ui.attempt(
+                lambda: svc.audit_log(
+                    user,
+                    limit=int(limit),
+                    username=who_filter,
+                    action=action_filter,
+                    object_type=type_filter,
+                    since=since,
+                    until=until,
+                )
+            )
+    log = st.session_state.get(AUDIT_KEY)
+    if log is not None:
+        st.dataframe(log, hide_index=True, width="stretch", height=300)
+        st.download_button(
+            f"Download these {len(log):,} rows as CSV",
+            to_csv(log, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"),  # formula cells neutralised for spreadsheets
+            file_name="vadlens_audit_log.csv",
+            mime="text/csv",
+            key="audit_download",
+        )
 
 # ---------------------------------------------------------------- deployment: the law (ui/deployment.py)
 with deployment_tab:

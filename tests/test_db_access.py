@@ -167,3 +167,19 @@ def test_a_refusal_names_neither_the_group_nor_whether_it_exists(service, world)
         service.list_subjects(t1, class_b.id + 1000)
     assert class_b.name not in str(other.value)
     assert str(other.value).replace(str(class_b.id), "N") == str(missing.value).replace(str(class_b.id + 1000), "N")
+
+
+def test_names_too_long_for_their_column_are_refused_in_plain_words(service, admin):
+    from datetime import date
+
+    for call in (
+        lambda: service.create_group(admin, "G" * 129, "class"),
+        lambda: service.create_period(admin, "P" * 33, date(2026, 1, 1), date(2026, 2, 1)),
+        lambda: service.create_user(admin, "longname", "long-name-password", "teacher", "D" * 129),
+    ):
+        with pytest.raises(InvalidInput, match="holds at most"):
+            call()
+    group = service.create_group(admin, "G" * 128, "class")
+    with pytest.raises(InvalidInput, match="holds at most"):
+        service.rename_group(admin, group.id, "H" * 129)
+    assert service.create_period(admin, "P" * 32, date(2026, 1, 1), date(2026, 2, 1)).name == "P" * 32
