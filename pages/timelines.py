@@ -1,7 +1,7 @@
-"""Timelines: one subject's V, A and D per session, with spread bands, class mix and the marks of the group's
-alert rule; notes on the subject's timeline; and, for sessions recorded on video, their V, A and D along the
-video. The page draws: the aggregation and the rule are vadcore.features, the rule and notes are stored by
-the service."""
+"""Timelines: the group's subjects whose stored alert rule fires now; one subject's V, A and D per session,
+with spread bands, class mix and the marks of the group's alert rule; notes on the subject's timeline; and, for
+sessions recorded on video, their V, A and D along the video. The page draws: the aggregation and the rule are
+vadcore.features, the rule and notes are stored by the service."""
 
 import streamlit as st
 
@@ -9,7 +9,14 @@ import ui
 from db.enums import TIMELINE_NOTE_MAX_CHARS, TIMELINE_ROLES
 from ui import figures
 from ui import video as videos
-from vadcore.features import ALERT_DIRECTIONS, MAX_RUN_LENGTH, AlertRule, rule_fires, session_summary
+from vadcore.features import (
+    ALERT_DIRECTIONS,
+    MAX_RUN_LENGTH,
+    AlertRule,
+    rule_fires,
+    rule_status_by_subject,
+    session_summary,
+)
 from vadcore.taxonomy import VAD_DIMS, VAD_MAX, VAD_MIN
 
 RULE_KEYS = ("rule_dim", "rule_direction", "rule_threshold", "rule_n")
@@ -18,14 +25,61 @@ user = ui.require_user(*TIMELINE_ROLES)
 svc = ui.service()
 st.title("Timelines")
 
-c1, c2 = st.columns(2)
-with c1:
+with st.columns(2)[0]:
     group = ui.require_group(svc, user, key="timeline_group")
 subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
 if not subjects:
     st.info("This group has no subjects yet (Subjects page).")
     st.stop()
-with c2:
+stored = ui.attempt(lambda: svc.alert_rule(user, group.id))
+if stored is None:
+    st.stop()
+group_sessions = ui.attempt(lambda: svc.list_sessions(user, group.id)) or []
+starts = {s.id: s.started_at for s in group_sessions}
+
+# ---------------------------------------------------------------- the group's subjects under its stored rule
+# One read of the group's readings per page run (audited once, not per subject); withdrawn consent hides them.
+group_frame = ui.attempt(lambda: svc.readings_frame(user, group_id=group.id))
+with st.expander("Subjects whose alert rule fires now", expanded=True):
+    st.caption(
+        f"The group's {'default' if stored.is_default else 'stored'} rule: {stored.rule.describe()}. "
+        "Only subjects with readings in this group (and consent granted) are listed; select a row to open "
+        "that subject's timeline below."
+    )
+    if group_frame is not None and group_frame.empty:
+        st.caption("No readings in this group yet.")
+    elif group_frame is not None:
+        status = rule_status_by_subject(group_frame, starts, stored.rule)
+        table_key = f"caseload_{group.id}"  # one per group: a row picked in one group is not applied to another
+
+        def open_selected(key: str = table_key, ids: tuple[int, ...] = tuple(map(int, status["subject_id"]))) -> None:
+            # A callback runs before the next run draws the subject picker, so it may set the picker's value.
+            rows = st.session_state[key].selection.rows
+            if rows and ids[rows[0]] in subjects:
+                st.session_state["timeline_subject"] = ids[rows[0]]
+
+        st.text(f"The rule fires now for {int(status['fires_now'].sum())} of {len(status)} subjects.")
+        # Codes are typed by people: a dataframe shows them as they are, never as markdown.
+        st.dataframe(
+            status.drop(columns="subject_id"),
+            key=table_key,
+            on_select=open_selected,
+            selection_mode="single-row",
+            hide_index=True,
+            column_config={
+                "subject_code": "Subject",
+                "sessions": "Sessions",
+                "last_session": st.column_config.DatetimeColumn("Last session", format="YYYY-MM-DD"),
+                "fires_now": st.column_config.CheckboxColumn("Fires now"),
+                "since": st.column_config.DatetimeColumn(
+                    "Since", format="YYYY-MM-DD", help="The first session of the run in a row that meets the rule"
+                ),
+                "latest_mean": st.column_config.NumberColumn(f"Latest {stored.rule.dim} mean", format="%+.2f"),
+                "sessions_fired": st.column_config.NumberColumn("Sessions it fired"),
+            },
+        )
+
+with st.columns(2)[0]:
     subject_id = st.selectbox(
         "Subject",
         list(subjects),
@@ -34,9 +88,6 @@ with c2:
     )
 
 # ---------------------------------------------------------------- the group's alert rule
-stored = ui.attempt(lambda: svc.alert_rule(user, group.id))
-if stored is None:
-    st.stop()
 # The editor shows the group's stored rule when the group changes, the rule was saved (here or by someone
 # else) or the page is opened again (Streamlit drops the state of widgets another page did not draw); edits in
 # between apply to the charts at once and last until then.
@@ -69,13 +120,10 @@ with st.expander("Alert rule", expanded=True):
 frame = ui.attempt(lambda: svc.readings_frame(user, subject_id=subject_id))
 if frame is None:
     st.stop()
-group_sessions = ui.attempt(lambda: svc.list_sessions(user, group.id)) or []
 if frame.empty:
     st.info("No readings of this subject yet.")
 else:
-    per_session = session_summary(
-        frame, {s.id: s.started_at for s in group_sessions}, {s.id: s.context_note for s in group_sessions}
-    )
+    per_session = session_summary(frame, starts, {s.id: s.context_note for s in group_sessions})
     fires = rule_fires(per_session, rule)
     st.subheader(f"{len(frame)} readings in {len(per_session)} sessions")
     if fires.any():

@@ -521,6 +521,47 @@ def test_timeline_notes_are_added_listed_with_author_and_shown_as_plain_text(pil
     assert typed in texts(admin.text)
 
 
+def test_timelines_list_the_subjects_whose_rule_fires_now_firing_first(pilot, caseload_timeline, make_reading):
+    import hashlib
+
+    import pandas as pd
+
+    svc, admin, caseload = pilot["svc"], pilot["admin"], pilot["caseload"]
+    calm = svc.create_subject(admin, caseload.id, "A-02", "granted")  # before C-01 by code, yet listed after it
+    withdrawn = svc.create_subject(admin, caseload.id, "B-03", "granted")
+    for meeting in svc.list_sessions(admin, caseload.id):  # the three weeks of C-01's sessions
+        checksum = hashlib.sha256(f"second photo {meeting.id}".encode()).hexdigest()
+        faces = [make_reading("happy", valence=0.4), make_reading("sad", valence=-0.8)]
+        svc.save_capture(admin, meeting.id, faces, [calm.id, withdrawn.id], checksum, "upload")
+    svc.set_consent(admin, withdrawn.id, "withdrawn")  # hides B-03's readings: not listed
+
+    at = login("psych")
+    at.switch_page("pages/timelines.py").run()
+    assert not at.exception, at.exception
+    assert at.expander[0].label == "Subjects whose alert rule fires now"
+    assert "The group's default rule: valence below -0.20 for 3+ sessions in a row." in texts(at.caption)
+    assert "The rule fires now for 1 of 2 subjects." in texts(at.text)
+    listed = at.dataframe[0].value
+    assert list(listed["subject_code"]) == ["C-01", "A-02"]
+    assert list(listed["fires_now"]) == [True, False]
+    assert listed.loc[0, "since"] == pd.Timestamp("2024-03-04 10:00", tz="UTC")  # C-01's first session
+    assert list(listed["sessions"]) == [3, 3] and list(listed["sessions_fired"]) == [1, 0]
+    assert listed.loc[1, "latest_mean"] == pytest.approx(0.4)
+    # One audited read of the group's readings for the list, whatever the number of subjects.
+    reads = svc.audit_log(admin, username="psych", action="view_readings")["detail"]
+    assert list(reads.str.startswith("session=None subject=None ")) == [False, True]  # A-02's timeline, the list
+
+    # Picking C-01's row opens C-01's timeline. AppTest cannot click a row: send the selection the browser sends.
+    assert at.selectbox(key="timeline_subject").value == calm.id  # the first code comes first in the picker
+    states = at._tree.get_widget_states()
+    row = states.widgets.add()
+    row.id, row.string_value = at.dataframe[0].proto.id, json.dumps({"selection": {"rows": [0], "columns": []}})
+    at._run(states)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="timeline_subject").value == caseload_timeline.id
+    assert "The rule fires in 1 session(s)" in texts(at.error)
+
+
 # ---------------------------------------------------------------- subjects, outcomes, admin
 
 

@@ -5,7 +5,8 @@ deviation) and trend (least-squares slope per week) of valence, arousal and domi
 of readings of each class; and the share with negative valence.
 
 For one subject's timeline: `session_summary` (per session: count, mean and spread of V, A and D, start and
-note) and `rule_fires`, where an `AlertRule` ("valence below −0.2 for 3 sessions in a row") fires.
+note) and `rule_fires`, where an `AlertRule` ("valence below −0.2 for 3 sessions in a row") fires. For a whole
+group: `rule_status_by_subject`, which subjects the rule fires for at their latest session, and since when.
 """
 
 from __future__ import annotations
@@ -177,3 +178,60 @@ def rule_fires(per_session: pd.DataFrame, rule: AlertRule) -> pd.Series:
     hit = values < rule.threshold if rule.direction == "below" else values > rule.threshold
     run = hit.astype(int).groupby((~hit).cumsum()).cumsum()  # length of the current run; a miss resets it
     return (run >= rule.run_length).rename("fires")
+
+
+# ---------------------------------------------------------------- a group's subjects under the alert rule
+
+CASELOAD_COLUMNS: tuple[str, ...] = (
+    "subject_id",
+    "subject_code",
+    "sessions",
+    "last_session",
+    "fires_now",
+    "since",
+    "latest_mean",
+    "sessions_fired",
+)
+
+
+def rule_status_by_subject(readings: pd.DataFrame, starts: Mapping[int, datetime], rule: AlertRule) -> pd.DataFrame:
+    """One row per subject with readings in `readings` (subject_id, subject_code, session_id, captured_at and
+    V/A/D columns; unassigned readings are left out), with the columns CASELOAD_COLUMNS: the number of their
+    sessions, the start of their latest session, whether `rule` fires at that session, since when (the start of
+    the first session of the run the latest session ends; NaT while it does not fire), the latest session's
+    mean of `rule.dim`, and in how many of their sessions the rule fired. Sessions are those of
+    `session_summary` (its start from `starts`, else the first reading). Subjects whose rule fires now come
+    first, the longest run first; then the others; by code within each."""
+    missing = [c for c in ("subject_id", "subject_code", "session_id", "captured_at", *VAD_DIMS) if c not in readings]
+    if missing:
+        raise ValueError(f"readings lack columns {missing}")
+    rows = []
+    for subject_id, theirs in readings.dropna(subset=["subject_id"]).groupby("subject_id", sort=False):
+        per_session = session_summary(theirs, starts, {})
+        fires = rule_fires(per_session, rule)
+        latest = per_session.iloc[-1]
+        since = pd.NaT
+        if fires.iloc[-1]:
+            # The run that ends at the latest session: it fires at its run_length-th session and each one after.
+            meets = fires.iloc[::-1].cumprod().sum() + rule.run_length - 1
+            since = per_session["started_at"].iloc[-int(meets)]
+        rows.append(
+            {
+                "subject_id": int(subject_id),
+                "subject_code": str(theirs["subject_code"].iloc[0]),
+                "sessions": len(per_session),
+                "last_session": latest["started_at"],
+                "fires_now": bool(fires.iloc[-1]),
+                "since": since,
+                "latest_mean": float(latest[f"{rule.dim}_mean"]),
+                "sessions_fired": int(fires.sum()),
+            }
+        )
+    out = pd.DataFrame(rows, columns=list(CASELOAD_COLUMNS))
+    out = out.astype({"subject_id": int, "sessions": int, "fires_now": bool, "sessions_fired": int})
+    out["latest_mean"] = out["latest_mean"].astype(float)
+    for column in ("last_session", "since"):
+        out[column] = pd.to_datetime(out[column], utc=True)
+    return out.sort_values(
+        ["fires_now", "since", "subject_code"], ascending=[False, True, True], na_position="last", ignore_index=True
+    )
