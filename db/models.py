@@ -330,3 +330,23 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(32), default="")
     object_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ModelVersion(Base):
+    """A registered checkpoint with the report of its check (vadcore.model_check); only one that passed may be
+    active, and exactly one is active once any is (the app serves it)."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The checkpoint's model_version and the start of its sha256 (≤ 64: readings store it in model_version).
+    version: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    registered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    check_report: Mapped[str] = mapped_column(Text, default="{}")  # JSON of vadcore.model_check.CheckReport
+    passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    activated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

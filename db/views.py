@@ -114,6 +114,27 @@ class DeploymentInfo:
     recorded_at: datetime
 
 
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """A registered checkpoint and its check (`report`: vadcore.model_check.CheckReport.to_dict())."""
+
+    id: int
+    version: str
+    path: str
+    sha256: str
+    registered_at: datetime
+    registered_by: str  # display name (else username); "" for the automatic registration of the shipped model
+    passed: bool
+    is_active: bool
+    activated_at: datetime | None
+    activated_by: str
+    report: dict
+
+    @property
+    def failed(self) -> list[str]:
+        return list(self.report.get("failed", []))
+
+
 def view(cls, row):
     """A view dataclass filled from the same-named attributes of an ORM row."""
     return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})

@@ -1,19 +1,23 @@
 """Admin: users and roles, groups and access, periods, retention, model card, database, export."""
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import ui
+from db.deployment import read_model_figures
 from db.enums import GROUP_KINDS, RETENTION_DAYS_MAX, ROLES
 from ui.deployment import admin_section, warn_unrecorded_deployment
 from vadcore.csv_safety import to_csv
+from vadcore.model_check import MIN_ACCURACY, MIN_SIGN_AGREEMENT
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT, get_settings
 
 FLASH_KEY = "admin_flash"  # a success message kept over the rerun that follows a change
 CLEAR_KEY = "admin_clear"  # form fields to empty at the next run, after a change went through
 AUDIT_KEY = "admin_audit_log"  # the audit rows last asked for, with the filters they were asked with
+MODEL_REPORT_KEY = "admin_model_report"  # the model last registered here, to show its check report
 
 user = ui.require_user("admin")
 svc = ui.service()
@@ -374,34 +378,120 @@ with retention_tab:
 
 # ---------------------------------------------------------------- model
 with model_tab:
-    model = ui.predictor()
-    checkpoint = get_settings().checkpoint
+    # The registry (Service.active_model): a checkpoint serves readings only once it passed its check on the
+    # committed FER2013 sample and an administrator activated it; the configured and shipped ones register
+    # themselves the first time they are seen.
+    active = ui.active_model()
+    try:
+        model = ui.load_model(active)
+    except ui.model_errors() as exc:  # the admin must still reach the registry below to repair it
+        model = None
+        st.error(ui.plain(exc))
     m1, m2, m3 = st.columns(3)
-    m1.metric("Model version", model.model_version)
-    m2.metric("Checkpoint size", f"{checkpoint.stat().st_size / 2**20:.1f} MB")
-    m3.metric("Runs on", str(model.device))
-    training = model.meta.get("training", {})
-    st.caption(  # a path and a checkpoint's metadata: shown as they are, never as Markdown
-        ui.plain(
-            f"{checkpoint} — training: "
-            + ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (dict, list)))
+    m1.metric("Model version", active.version if active else "shipped (registry unreadable)")  # the active one
+    if active is not None and active.report.get("accuracy") is not None:
+        m2.metric(
+            "Its check",
+            f"{active.report['accuracy']:.0%} accuracy, {active.report.get('sign_agreement') or 0:.0%} VAD signs",
         )
-    )
-    if checkpoint.resolve() != SHIPPED_CHECKPOINT.resolve():
-        st.warning(
-            "This is not the shipped model (VADLENS_CHECKPOINT points elsewhere): the model card below "
-            "describes the shipped one, not the model in use.",
-            icon=":material/warning:",
+    if model is not None:
+        m3.metric("Runs on", str(model.device))
+        training = model.meta.get("training", {})
+        st.caption(  # a path and a checkpoint's metadata: shown as they are, never as Markdown
+            ui.plain(
+                f"{active.path if active else SHIPPED_CHECKPOINT} — training: "
+                + ", ".join(f"{k}={v}" for k, v in training.items() if not isinstance(v, (dict, list)))
+            )
         )
     card = PROJECT_ROOT / "MODEL_CARD.md"
-    with st.expander("Model card", expanded=card.exists()):
+    figures = read_model_figures(SHIPPED_CHECKPOINT) or {}
+    card_is_current = (
+        active is not None
+        and Path(active.path).resolve() == SHIPPED_CHECKPOINT.resolve()
+        and active.report.get("model_version") == figures.get("model_version")
+    )
+    if not card_is_current:
+        st.warning(
+            "The active model is not the shipped one: the model card below describes the shipped model "
+            f"({ui.plain(figures.get('model_version', '?'))}), not the model in use.",
+            icon=":material/warning:",
+        )
+
+    st.subheader("Registered models")
+    st.caption(
+        "A model may be activated only when it passed its check on the committed sample of real FER2013 faces "
+        f"(PrivateTest, never trained on): accuracy at least {MIN_ACCURACY:.0%} and at least "
+        f"{MIN_SIGN_AGREEMENT:.0%} of the V, A, D signs as the labelled class implies. "
+        "Activation and rollback take effect at the next run of each page and are audited."
+    )
+    models = ui.attempt(lambda: svc.list_models(user)) or []
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": m.id,
+                    "version": m.version,
+                    "active": m.is_active,
+                    "passed": m.passed,
+                    "accuracy": m.report.get("accuracy"),
+                    "VAD signs": m.report.get("sign_agreement"),
+                    "failed checks": "; ".join(m.failed),
+                    "registered": m.registered_at,
+                    "by": m.registered_by or "(automatic)",
+                    "activated": m.activated_at,
+                    "path": m.path,
+                }
+                for m in models
+            ]
+        ),
+        hide_index=True,
+    )
+    with st.form("register_model"):
+        path_typed = st.text_input("Checkpoint to register (a path on the server)", key="model_path")
+        if st.form_submit_button("Register and check"):
+            with st.spinner("Checking the model on the sample faces…"):
+                registered = ui.attempt(lambda: svc.register_model(user, path_typed.strip()), "Not registered")
+            if registered is not None:
+                st.session_state[MODEL_REPORT_KEY] = registered
+                done(
+                    f"Registered {ui.plain(registered.version)}: "
+                    + ("passed its check." if registered.passed else "did NOT pass its check (see below)."),
+                    "model_path",
+                )
+    last = st.session_state.get(MODEL_REPORT_KEY)
+    if last is not None:
+        st.text(f"Check of {last.version}: {'passed' if last.passed else 'failed'}")
+        for failure in last.failed:
+            st.text(f"failed: {failure}")
+        st.json(last.report, expanded=False)
+    if models:
+        chosen = st.selectbox(
+            "Model",
+            models,
+            key="model_pick",
+            format_func=lambda m: (
+                f"#{m.id} {m.version} ({'passed' if m.passed else 'failed'}" + (", active)" if m.is_active else ")")
+            ),
+        )
+        a1, a2 = st.columns(2)
+        if a1.button("Activate", key="model_activate") and chosen is not None:
+            activated = ui.attempt(lambda: svc.activate_model(user, chosen.id), "Not activated")
+            if activated is not None:
+                st.session_state.pop(MODEL_REPORT_KEY, None)
+                done(f"Activated {ui.plain(activated.version)}; pages use it from their next run.")
+        if a2.button("Roll back to the previous model", key="model_rollback"):
+            back = ui.attempt(lambda: svc.rollback_model(user), "Not rolled back")
+            if back is not None:
+                done(f"Rolled back to {ui.plain(back.version)}; pages use it from their next run.")
+
+    with st.expander("Model card", expanded=card.exists() and card_is_current):
         st.markdown(card.read_text(encoding="utf-8") if card.exists() else "_MODEL_CARD.md is not there yet._")
     st.markdown("**How to retrain**")
     st.code(
-        "python scripts/train.py --smoke            # < 1 min: checks the whole pipeline\n"
+        "python scripts/train.py --smoke            # < 1 min: checks the whole pipeline (its model will not pass)\n"
         "python scripts/train.py --out runs/NAME    # the full run (GPU advised); --help lists every flag\n"
-        "python scripts/evaluate.py --checkpoint runs/NAME/model.pt   # measure it before using it\n"
-        "VADLENS_CHECKPOINT=runs/NAME/model.pt streamlit run app.py    # serve it; the shipped file stays as is",
+        "python scripts/evaluate.py --checkpoint runs/NAME/model.pt   # measure it on the full test splits\n"
+        "# then here: register runs/NAME/model.pt, read its check, activate it if it passed",
         language="bash",
     )
 

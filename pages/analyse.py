@@ -62,7 +62,7 @@ if st.toggle("Take a photo with the camera", key="use_camera"):
 if not inputs:
     st.caption(
         f"Readings will be saved to session #{session_id} of {ui.plain(group.name)}. "
-        f"Model {ui.predictor().model_version}."
+        f"Model {ui.plain(ui.predictor().model_version)}."
     )
     st.stop()
 

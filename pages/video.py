@@ -41,6 +41,7 @@ st.caption(
     "recordings with scripts/analyse.py."
 )
 if upload is None:
+    st.caption(f"Model {ui.plain(ui.predictor().model_version)}.")  # the active one (Admin, Model)
     st.stop()
 
 data = upload.getvalue()

@@ -15,11 +15,11 @@ import streamlit as st
 
 from db import database_url, init_db, make_engine
 from db.errors import AccountDisabled, InvalidInput, LoginThrottled, NotFound, PermissionDenied, StoreBusy
-from db.views import GroupInfo, SessionInfo, UserInfo
+from db.views import GroupInfo, ModelVersionInfo, SessionInfo, UserInfo
 from ui.registry import ROLE_PAGES as ROLE_PAGES  # pages and tests read `ui.ROLE_PAGES`
 from ui.text import plain as plain  # pages escape user-typed text with `ui.plain` before Markdown
 from vadcore.images import ImageError
-from vadcore.settings import get_settings
+from vadcore.settings import SHIPPED_CHECKPOINT
 
 # The service (SQLAlchemy), the outcome study (SciPy), the model (torch) and the detector are imported
 # where they are first needed: `import ui.figures` runs this file, and a page that only draws must not
@@ -82,18 +82,64 @@ def service() -> Service:
     return _service(database_url())
 
 
-@st.cache_resource(show_spinner="Loading the emotion model…")
-def _predictor(path: str, modified: float) -> EmotionPredictor:
+class ModelFileChanged(RuntimeError):
+    """The active model's file no longer holds the bytes that were checked."""
+
+
+# Keyed by the checked file's sha256: an activation takes effect at the next run of a page, and bytes that
+# changed after their check are never served. Two entries: the active model and the one before it.
+@st.cache_resource(show_spinner="Loading the emotion model…", max_entries=2)
+def _predictor(path: str, sha256: str, version: str) -> EmotionPredictor:
+    from vadcore.data import file_sha256
     from vadcore.inference import EmotionPredictor
 
-    return EmotionPredictor(path)
+    if file_sha256(path) != sha256:
+        raise ModelFileChanged(
+            f"the file of the active model ({path}) changed after it was checked; an administrator must activate "
+            "a checked model (Admin, Model; the shipped and the configured file are registered automatically)"
+        )
+    predictor = EmotionPredictor(path)
+    if version:  # readings and pages name the registered version (the file's own, with its sha256 prefix)
+        predictor.meta["model_version"] = version
+    return predictor
+
+
+def active_model() -> ModelVersionInfo | None:
+    """The registered model the app serves (`Service.active_model`; registers the configured and the shipped
+    checkpoint the first time, checked), or None when the registry holds none that passed or cannot be read."""
+    try:
+        return service().active_model()
+    except Exception:  # a registry that cannot be read must not stop analysis on the shipped model
+        logger.exception("the model registry could not be read; using the shipped model")
+        return None
+
+
+def model_errors() -> tuple[type[Exception], ...]:
+    """Why a registered model could not be loaded: its file changed, went missing or is no checkpoint."""
+    from vadcore.checkpoint import CheckpointError
+
+    return (ModelFileChanged, OSError, CheckpointError)
+
+
+def load_model(active: ModelVersionInfo | None) -> EmotionPredictor:
+    """The predictor of a registered model, or of the shipped checkpoint for None; raises `model_errors()`."""
+    if active is None:
+        from vadcore.data import file_sha256
+
+        return _predictor(str(SHIPPED_CHECKPOINT), file_sha256(SHIPPED_CHECKPOINT), "")
+    return _predictor(active.path, active.sha256, active.version)
 
 
 def predictor() -> EmotionPredictor:
-    """The configured emotion model (`VADLENS_CHECKPOINT`, else the shipped one); reloaded when the file is
-    replaced (its mtime changes)."""
-    path = get_settings().checkpoint
-    return _predictor(str(path), path.stat().st_mtime)
+    """The active registered model (Admin, Model), or the shipped one when the registry holds none or cannot be
+    read. A page whose active model's file changed after its check stops with a message."""
+    active = active_model()
+    try:
+        return load_model(active)
+    except model_errors() as exc:
+        logger.error("model %s not served: %s", active.version if active else "shipped", exc)
+        st.error(plain(exc))
+        st.stop()
 
 
 @st.cache_resource
