@@ -57,6 +57,10 @@ Sessions, captures, readings
                    (a video reading's captured_at is the capture's plus its frame_time_s; a subject's
                    readings only while their consent is "granted": withdrawn hides them)
     export_readings_csv(actor, **same filters) -> str
+    reassign_reading(actor, reading_id, subject_id) -> int   (to a consented subject of its group, or None:
+                   anonymous; a video reading moves with its track; anyone with access to the group; audited)
+    delete_reading(actor, reading_id) -> None   (one reading; anyone with access to the group; audited with
+                   its old values)
 Timelines                                                                     [admin, psychologist]
     alert_rule(actor, group_id) -> AlertRuleInfo          (the default rule while none was set)
     set_alert_rule(actor, group_id, rule) -> AlertRuleInfo       (replaces the group's rule; audited)
@@ -79,11 +83,20 @@ Deployment (the law; the rule is db.deployment.analysis_allowed)
                       protocol_ref="") -> DeploymentInfo                        [admin; replaces the record]
     processing_record(actor) -> dict   (JSON-ready, to start a DPIA)                    [admin]
     notice_sheet(actor, group_id) -> str   (Markdown notice and consent sheet of a group)
+Models (a checkpoint serves readings only once it passed vadcore.model_check and was activated)
+    register_model(actor, path) -> ModelVersionInfo   (sha256 and check report stored; audited)     [admin]
+    list_models(actor) -> list[ModelVersionInfo]                                        [admin]
+    activate_model(actor, model_id) -> ModelVersionInfo  (refused, naming the failed checks, unless it passed;
+                                                          exactly one active; audited)             [admin]
+    rollback_model(actor) -> ModelVersionInfo   (the previously active one; audited)                [admin]
+    active_model(actor=None) -> ModelVersionInfo | None   (registers the configured and the shipped checkpoint
+                                                           when first seen; activates one while none is)
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import numbers
@@ -94,6 +107,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -140,6 +154,7 @@ from db.models import (
     Group,
     GroupAccess,
     Meeting,
+    ModelVersion,
     Outcome,
     Period,
     Reading,
@@ -155,6 +170,7 @@ from db.views import (
     DeploymentInfo,
     GroupInfo,
     ImportReport,
+    ModelVersionInfo,
     PeriodInfo,
     SessionInfo,
     SubjectInfo,
@@ -166,7 +182,7 @@ from vadcore.csv_safety import to_csv as safe_csv
 from vadcore.features import DEFAULT_ALERT_RULE, AlertRule, PeriodSpan, subject_period_features
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.readings import FaceReading
-from vadcore.settings import get_settings
+from vadcore.settings import SHIPPED_CHECKPOINT, get_settings
 from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
 
 if TYPE_CHECKING:  # the service reads only their fields; importing vadcore.video would load PyAV
@@ -1072,6 +1088,71 @@ class Service:
             # formula cells (a subject code "=HYPERLINK(...)") neutralised for spreadsheets
             return cast(str, safe_csv(frame, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"))
 
+    def reassign_reading(self, actor: UserInfo, reading_id: int, subject_id: int | None) -> int:
+        """Correct who a saved reading belongs to: another subject of the same group with consent "granted",
+        or nobody (`subject_id=None`, anonymous). A video reading moves with its whole track (a track is one
+        person), and a subject takes one track of a video at most, as when it was saved. Anyone with access
+        to the reading's group (the staff who assigned it, or an administrator). A reading hidden by its
+        subject's consent cannot be moved. Audited as "reassign_reading" ("from=12 to=15 readings=1");
+        returns how many readings moved."""
+        with self._unit(actor) as (s, me):
+            reading, group = self._correctable_reading(s, me, reading_id)
+            if subject_id == reading.subject_id:
+                raise InvalidInput(f"reading {reading_id} is assigned there already; nothing to change")
+            if subject_id is not None:
+                self._check_assignable(s, subject_id, group)
+            scope = [Reading.id == reading_id]
+            if reading.track_id is not None:
+                scope = [Reading.capture_id == reading.capture_id, Reading.track_id == reading.track_id]
+                if subject_id is not None and s.scalar(
+                    select(Reading.id)
+                    .where(
+                        Reading.capture_id == reading.capture_id,
+                        Reading.subject_id == subject_id,
+                        Reading.track_id != reading.track_id,
+                    )
+                    .limit(1)
+                ):
+                    raise InvalidInput("this subject has another track in this video; give each subject one track")
+            moved = s.execute(
+                update(Reading).where(*scope).values(subject_id=subject_id).execution_options(synchronize_session=False)
+            )
+            count = int(cast(CursorResult, moved).rowcount)
+            detail = f"from={_subject_ref(reading.subject_id)} to={_subject_ref(subject_id)} readings={count}"
+            self._audit(s, me, "reassign_reading", "reading", reading_id, detail)
+            return count
+
+    def delete_reading(self, actor: UserInfo, reading_id: int) -> None:
+        """Delete one saved reading that is no person (a poster, a false detection); the rest of its capture
+        stays. Only this reading, also for a video. Anyone with access to the reading's group, as for
+        `reassign_reading`. Audited as "delete_reading" with where it was (capture, face, subject, model), so
+        that the correction can be traced; not with the class or V/A/D, since the audit log outlives a
+        subject's erasure and must not keep readings of them."""
+        with self._unit(actor) as (s, me):
+            reading, _ = self._correctable_reading(s, me, reading_id)
+            detail = (
+                f"capture={reading.capture_id} face={reading.face_index} subject={_subject_ref(reading.subject_id)} "
+                f"model={reading.model_version}"
+            )
+            if reading.track_id is not None:
+                detail += f" track={reading.track_id} time_s={reading.frame_time_s:.2f}"
+            _delete(s, Reading, Reading.id == reading_id)
+            self._audit(s, me, "delete_reading", "reading", reading_id, detail)
+
+    @staticmethod
+    def _correctable_reading(s: Session, me: User, reading_id: int) -> tuple[Reading, Group]:
+        """A reading `me` may correct, locked for this transaction, with its group. One whose subject's consent
+        is not granted is hidden everywhere, and stays untouched (deleting the subject erases it)."""
+        reading = s.get(Reading, reading_id, with_for_update=True)
+        if reading is None:
+            raise NotFound(f"reading {reading_id} does not exist")
+        _, group = require_capture(s, me, reading.capture_id)
+        if reading.subject_id is not None:
+            subject = s.get(Subject, reading.subject_id)
+            if subject is None or subject.consent != "granted":
+                raise InvalidInput(f"reading {reading_id} belongs to a subject whose consent is not granted")
+        return reading, group
+
     def _readings(
         self,
         s: Session,
@@ -1633,6 +1714,196 @@ class Service:
             "access": self._group_access_counts(s, group.id),
         }
 
+    # ---------------------------------------------------------------- models (vadcore.model_check)
+
+    def register_model(self, actor: UserInfo, path: str | Path) -> ModelVersionInfo:
+        """Register a checkpoint: its sha256 and the report of `vadcore.model_check.check_checkpoint` are stored,
+        whether it passed or not (a failed one can never be activated). Administrators only; audited. The same
+        file (by sha256) twice is refused, naming the version it was registered as."""
+        with self._unit(actor, write=False) as (_, me):
+            require_admin(me)  # before the check, which takes seconds
+        info = self._register(Path(path), actor)
+        logger.info("model %s registered by %s: passed=%s", info.version, actor.username, info.passed)
+        return info
+
+    def list_models(self, actor: UserInfo) -> list[ModelVersionInfo]:
+        """Every registered checkpoint, newest first. Administrators only."""
+        with self._unit(actor, write=False) as (s, me):
+            require_admin(me)
+            rows = s.scalars(select(ModelVersion).order_by(ModelVersion.registered_at.desc(), ModelVersion.id.desc()))
+            return [self._model_info(s, row) for row in rows]
+
+    def activate_model(self, actor: UserInfo, model_id: int) -> ModelVersionInfo:
+        """Make a registered checkpoint the one the app serves (at the next run of any page). Refused with the
+        failed checks named unless it passed; the refusal is audited too. Administrators only; audited."""
+        refused: list[str] = []
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            row = self._get(s, ModelVersion, model_id)
+            if not row.passed:
+                refused = self._model_info(s, row).failed or ["the check did not pass"]
+                self._audit(s, me, "activate_model_refused", "model_version", row.id, f"{row.version}: {refused}")
+            else:
+                previous = s.scalar(select(ModelVersion.version).where(ModelVersion.is_active))
+                self._make_active(s, row, me)
+                self._audit(s, me, "activate_model", "model_version", row.id, f"{row.version} (was {previous})")
+                info = self._model_info(s, row)
+        if refused:
+            failed = "; ".join(refused)
+            raise InvalidInput(f"model {model_id} did not pass its check and cannot be activated: {failed}")
+        logger.info("model %s activated by %s", info.version, actor.username)
+        return info
+
+    def rollback_model(self, actor: UserInfo) -> ModelVersionInfo:
+        """Re-activate the model that was active before the current one (the passed, inactive model activated
+        most recently; a second rollback undoes the first). Administrators only; audited."""
+        with self._unit(actor) as (s, me):
+            require_admin(me)
+            current = s.scalar(select(ModelVersion).where(ModelVersion.is_active))
+            row = s.scalar(
+                select(ModelVersion)
+                .where(ModelVersion.passed, ~ModelVersion.is_active, ModelVersion.activated_at.is_not(None))
+                .order_by(ModelVersion.activated_at.desc(), ModelVersion.id.desc())
+                .limit(1)
+            )
+            if row is None:
+                raise InvalidInput("no earlier active model to go back to")
+            self._make_active(s, row, me)
+            was = current.version if current is not None else None
+            self._audit(s, me, "rollback_model", "model_version", row.id, f"{row.version} (was {was})")
+            info = self._model_info(s, row)
+        logger.info("model rolled back to %s by %s", info.version, actor.username)
+        return info
+
+    def active_model(self, actor: UserInfo | None = None) -> ModelVersionInfo | None:
+        """The model the app serves. The configured checkpoint (`VADLENS_CHECKPOINT`, else the shipped one) and
+        the shipped one are registered (and checked) automatically the first time they are seen; while nothing
+        is active, the configured one is activated if it passed, else the shipped one if it passed. None only
+        when nothing registered passed. Any logged-in user (`actor`), or the app itself (None); not audited."""
+        if actor is not None:
+            with self._unit(actor, write=False):
+                pass  # the log-in must still count
+        for path in dict.fromkeys((get_settings().checkpoint, SHIPPED_CHECKPOINT)):
+            try:
+                self._register_if_new(path)
+            except InvalidInput as e:  # e.g. VADLENS_CHECKPOINT names no file: the registry still serves
+                logger.warning("model %s not registered: %s", path, e)
+        with transaction(self._sessions, write=False) as s:
+            row = s.scalar(select(ModelVersion).where(ModelVersion.is_active))
+            if row is not None:
+                return self._model_info(s, row)
+        with transaction(self._sessions) as s:
+            if s.scalar(select(ModelVersion).where(ModelVersion.is_active)) is None:  # not activated meanwhile
+                shas = [self._file_sha(p) for p in dict.fromkeys((get_settings().checkpoint, SHIPPED_CHECKPOINT))]
+                for sha in shas:
+                    row = s.scalar(select(ModelVersion).where(ModelVersion.sha256 == sha, ModelVersion.passed))
+                    if row is not None:
+                        self._make_active(s, row, None)
+                        self._audit(s, None, "activate_model", "model_version", row.id, f"{row.version} (first start)")
+                        logger.info("model %s activated: nothing was active", row.version)
+                        break
+            row = s.scalar(select(ModelVersion).where(ModelVersion.is_active))
+            return None if row is None else self._model_info(s, row)
+
+    def _register_if_new(self, path: Path) -> None:
+        if not path.is_file():
+            raise InvalidInput(f"no checkpoint at {path}")
+        sha = self._file_sha(path)
+        with transaction(self._sessions, write=False) as s:
+            if s.scalar(select(ModelVersion.id).where(ModelVersion.sha256 == sha)) is not None:
+                return
+        try:
+            self._register(path, None)
+        except InvalidInput:  # another process registered it meanwhile
+            pass
+
+    @staticmethod
+    def _file_sha(path: Path) -> str:
+        """The file's sha256, remembered per (path, size, mtime): the app asks at every run."""
+        stat = path.stat()
+        return _sha256_of(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+    def _register(self, path: Path, actor: UserInfo | None) -> ModelVersionInfo:
+        # Imported here: the check loads torch, which pages that only read the database must not pay for.
+        from vadcore.checkpoint import CheckpointError
+        from vadcore.model_check import check_checkpoint
+
+        path = path.expanduser().resolve()
+        try:
+            report = check_checkpoint(path)  # outside any transaction: it takes seconds
+        except CheckpointError as e:
+            raise InvalidInput(str(e)) from e
+        # the file's own version names it for people; the sha256 prefix tells apart two files that share one
+        version = f"{(report.model_version or path.stem)[:51]}+{report.sha256[:12]}"
+        with transaction(self._sessions) as s:
+            me = self._load_actor(s, actor) if actor is not None else None
+            if me is not None:
+                require_admin(me)
+            known = s.scalar(select(ModelVersion).where(ModelVersion.sha256 == report.sha256))
+            if known is not None:
+                raise InvalidInput(f"this file is already registered, as {known.version}")
+            row = ModelVersion(
+                version=version,
+                path=str(path),
+                sha256=report.sha256,
+                registered_at=utcnow(),
+                registered_by=me.id if me is not None else None,
+                check_report=json.dumps(report.to_dict()),
+                passed=report.passed,
+                is_active=False,
+            )
+            s.add(row)
+            _flush_unique(s, f"this file is already registered, as {version}")
+            detail = f"{version} passed={report.passed} accuracy={report.accuracy} signs={report.sign_agreement}"
+            self._audit(s, me, "register_model", "model_version", row.id, detail)
+            return self._model_info(s, row)
+
+    @staticmethod
+    def _make_active(s: Session, row: ModelVersion, me: User | None) -> None:
+        # One statement over every row: concurrent activations wait on each other's row locks, so exactly one
+        # model stays active (a WHERE is_active filter could miss a row activated meanwhile).
+        s.execute(
+            update(ModelVersion)
+            .values(is_active=ModelVersion.id == row.id)
+            .execution_options(synchronize_session=False)
+        )
+        s.execute(
+            update(ModelVersion)
+            .where(ModelVersion.id == row.id)
+            .values(activated_at=utcnow(), activated_by=me.id if me is not None else None)
+            .execution_options(synchronize_session=False)
+        )
+        s.refresh(row)
+
+    @staticmethod
+    def _model_info(s: Session, row: ModelVersion) -> ModelVersionInfo:
+        def who(user_id: int | None) -> str:
+            return _name(s.get(User, user_id)) if user_id is not None else ""
+
+        try:
+            report = json.loads(row.check_report or "{}")
+        except ValueError:
+            report = {"failed": ["the stored check report is unreadable"]}
+        return ModelVersionInfo(
+            id=row.id,
+            version=row.version,
+            path=row.path,
+            sha256=row.sha256,
+            registered_at=row.registered_at,
+            registered_by=who(row.registered_by),
+            passed=row.passed,
+            is_active=row.is_active,
+            activated_at=row.activated_at,
+            activated_by=who(row.activated_by),
+            report=report,
+        )
+
+
+@lru_cache(maxsize=32)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file; size and mtime are part of the cache key, so a replaced file is hashed again."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
 
 # Characters a subject code may not hold: controls, format characters (zero-width space and joiner, the
 # bidirectional overrides that make a code read differently than it is stored), private-use and surrogate
@@ -1719,6 +1990,11 @@ def _plain_line(value: str, what: str, *, required: bool, max_chars: int = 200) 
 def _counted(counts: Mapping[str, int]) -> str:
     """Counts for an audit row: `sessions=2 captures=5 …`."""
     return " ".join(f"{key}={value}" for key, value in counts.items())
+
+
+def _subject_ref(subject_id: int | None) -> str:
+    """A reading's subject in an audit row: the id (codes are not copied into the log), else "anonymous"."""
+    return "anonymous" if subject_id is None else str(subject_id)
 
 
 def _user_info(user: User, logged_in_at: datetime | None = None) -> UserInfo:

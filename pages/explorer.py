@@ -1,16 +1,18 @@
-"""Session explorer: readings in V–A–D space, filtered by group, session, subject and date."""
+"""Session explorer: readings in V–A–D space, filtered by group, session, subject and date; a reading can be
+moved to another subject or deleted (ui.corrections)."""
 
 from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
 import ui
-from ui import figures
+from ui import corrections, figures
 from vadcore.csv_safety import to_csv
 
 user = ui.require_user()
 svc = ui.service()
 st.title("Session explorer")
+corrections.show_flash()
 
 # ---------------------------------------------------------------- filters
 f1, f2, f3, f4 = st.columns([3, 3, 2, 3])
@@ -65,7 +67,7 @@ if frame["is_simulated"].any():
     st.warning("These readings include SIMULATED demo data.", icon=":material/science:")
 
 # ---------------------------------------------------------------- figures
-tab3d, tab2d, tabmix, tabrows = st.tabs(["3D V–A–D", "2D projections", "Class mix", "Table"])
+tab3d, tab2d, tabmix, tabrows, tabfix = st.tabs(["3D V–A–D", "2D projections", "Class mix", "Table", "Correct"])
 with tab3d:
     st.plotly_chart(figures.vad_scatter_3d(frame), key="vad3d", width="stretch")
     st.caption(
@@ -101,3 +103,5 @@ with tabrows:
         mime="text/csv",
         key="explore_csv",
     )
+with tabfix:
+    corrections.draw(svc, user, frame)
