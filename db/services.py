@@ -1826,12 +1826,12 @@ class Service:
     def _register(self, path: Path, actor: UserInfo | None) -> ModelVersionInfo:
         # Imported here: the check loads torch, which pages that only read the database must not pay for.
         from vadcore.checkpoint import CheckpointError
-        from vadcore.model_check import check_checkpoint
+        from vadcore.model_check import CheckUnavailable, check_checkpoint
 
         path = path.expanduser().resolve()
         try:
             report = check_checkpoint(path)  # outside any transaction: it takes seconds
-        except CheckpointError as e:
+        except (CheckpointError, CheckUnavailable) as e:  # nothing registered: it can be registered once checked
             raise InvalidInput(str(e)) from e
         # the file's own version names it for people; the sha256 prefix tells apart two files that share one
         version = f"{(report.model_version or path.stem)[:51]}+{report.sha256[:12]}"

@@ -14,14 +14,20 @@ from streamlit.testing.v1 import AppTest
 
 from db.errors import InvalidInput, PermissionDenied
 from vadcore.checkpoint import read_checkpoint
-from vadcore.model_check import CHECK_FACES, MIN_ACCURACY, MIN_SIGN_AGREEMENT, check_checkpoint
+from vadcore.data import load_fer2013
+from vadcore.model_check import MIN_ACCURACY, MIN_SIGN_AGREEMENT, CheckUnavailable, check_checkpoint, check_faces
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 from vadcore.train import main as train_main
 
-from helpers import FER_SAMPLE, sample_data_dir
+from helpers import FER_SAMPLE, SHARED_DATA, sample_data_dir
 
 needs_model = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason=f"{SHIPPED_CHECKPOINT} is absent")
-pytestmark = needs_model
+# The check faces are read from the full FER2013 CSV in the shared data.
+needs_fer = pytest.mark.skipif(
+    not any((SHARED_DATA / "fer2013" / n).exists() for n in ("fer2013.csv.gz", "fer2013.csv")),
+    reason=f"the check faces come from {SHARED_DATA / 'fer2013'} (../shared/data is absent; see VADLENS_DATA_DIR)",
+)
+pytestmark = [needs_model, needs_fer]
 
 
 def _variant(tmp_path: Path, name: str, *, roll_classes: bool = False) -> Path:
@@ -51,12 +57,22 @@ def smoke_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_the_check_faces_are_the_fixtures_privatetest_rows():
-    """models/check_faces_fer2013.csv.gz is the PrivateTest part of the committed sample, nothing else."""
-    check = pd.read_csv(CHECK_FACES)
+    """The check faces taken from the shared FER2013 CSV are the PrivateTest part of the committed sample."""
+    check = check_faces()
     fixture = pd.read_csv(FER_SAMPLE)
     expected = fixture[fixture.Usage == "PrivateTest"].reset_index(drop=True)
-    pd.testing.assert_frame_equal(check, expected)
-    assert check.emotion.value_counts().tolist() == [10] * 7
+    assert check.fer_index.tolist() == expected["index"].tolist()
+    assert check.labels.tolist() == expected.emotion.tolist()
+    assert (check.usage == "PrivateTest").all()
+    assert (check.pixels == load_fer2013(FER_SAMPLE).split("PrivateTest").pixels).all()
+    assert sorted(pd.Series(check.labels).value_counts().tolist()) == [10] * 7
+
+
+def test_without_the_data_no_model_can_be_checked(tmp_path):
+    with pytest.raises(CheckUnavailable, match="VADLENS_DATA_DIR"):
+        check_faces(tmp_path)
+    with pytest.raises(CheckUnavailable):
+        check_checkpoint(SHIPPED_CHECKPOINT, tmp_path)
 
 
 def test_the_shipped_model_passes_its_check():

@@ -26,9 +26,10 @@ from vadcore.checkpoint import plain, save_checkpoint
 from vadcore.consistency import DEFAULT_RULES, RULE_SETS, consistency_violation_rate
 from vadcore.data import (
     FaceTable,
+    fer_csv_path,
     file_sha256,
     load_authors_vad_csv,
-    load_fer2013,
+    load_fer2013_cached,
     load_ferplus_votes,
     load_image_folder,
 )
@@ -36,11 +37,10 @@ from vadcore.inference import predict_arrays, resolve_device
 from vadcore.losses import CONSISTENCY_KINDS, MODES, LossConfig, multitask_loss
 from vadcore.metrics import classification_metrics, regression_metrics
 from vadcore.model import STEMS, ModelConfig, build_model
-from vadcore.settings import RUNS_DIR, VAR_DIR, get_settings
+from vadcore.settings import RUNS_DIR, get_settings
 from vadcore.transforms import augment, to_tensor
 from vadcore.vad_targets import RUSSELL_MEHRABIAN_PAD, attach_vad_targets, calibrate_prior, human_rows_in_split
 
-CACHE_DIR = VAR_DIR / "cache"
 logger = logging.getLogger(__name__)
 
 
@@ -120,32 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fer_cached(path: Path) -> FaceTable:
-    """Parsing 35k pixel strings takes ~20 s; keep the parsed arrays keyed by the file's checksum."""
-    key = file_sha256(path)[:16]
-    cache = CACHE_DIR / f"{path.name}.{key}.npz"
-    if cache.exists():
-        z = np.load(cache, allow_pickle=False)
-        return FaceTable(z["pixels"], z["labels"], z["usage"].astype(object), z["fer_index"])
-    table = load_fer2013(path)
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, pixels=table.pixels, labels=table.labels, usage=table.usage.astype(str), fer_index=table.fer_index)
-    tmp.replace(cache)
-    return table
-
-
-def fer_csv_path(data: Path) -> Path:
-    for name in ("fer2013.csv.gz", "fer2013.csv"):
-        if (data / "fer2013" / name).exists():
-            return data / "fer2013" / name
-    raise FileNotFoundError(f"no fer2013/fer2013.csv(.gz) under {data}")
-
-
 def load_fer_with_vad(data: Path, rules: str = DEFAULT_RULES) -> tuple[FaceTable, dict]:
     """FER2013 with a VAD target per face (human where labelled, else the calibrated prior)."""
     fer_path = fer_csv_path(data)
-    fer = _fer_cached(fer_path)
+    fer = load_fer2013_cached(fer_path)
     votes = load_ferplus_votes(data / "fer2013" / "fer2013new.csv")
     human = load_authors_vad_csv(data / "vad_seed" / "train.csv")
     # Only authors' rows that are FER2013 Training faces calibrate or train (6 are test faces).
