@@ -150,3 +150,18 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Recording)
     return files
+
+
+@pytest.fixture
+def app_service(tmp_path, monkeypatch):
+    """A service on the database the app itself opens (DATABASE_URL points at a fresh SQLite file): what a page
+    test seeds before it drives the app with AppTest."""
+    from db import init_db, make_engine
+    from db.services import Service
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    engine = make_engine(url)
+    init_db(engine)
+    yield Service(engine)
+    engine.dispose()

@@ -18,6 +18,8 @@ AUTHORS_SAMPLE = FIXTURES / "vad_authors_sample.csv"
 SHARED_DATA = get_settings().data_dir  # VADLENS_DATA_DIR, else ../shared/data
 PHOTOS = SHARED_DATA / "photos"
 VIDEOS = SHARED_DATA / "videos"
+# The passwords of the accounts that page tests create and log in with.
+PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1", "psych": "psych-password-1"}
 
 
 def sample_data_dir(root: Path) -> Path:

@@ -20,8 +20,9 @@ from db.services import CLIENT_MAX_FAILURES, LOCK_AFTER, Service
 from db.views import UserInfo
 from vadcore.settings import PROJECT_ROOT
 
+from helpers import PASSWORDS
+
 APP = str(PROJECT_ROOT / "app.py")
-PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1"}
 
 
 class Clock:
@@ -277,21 +278,14 @@ def test_a_busy_database_refuses_a_save_plainly_and_reads_go_on(tmp_path, impati
 
 
 @pytest.fixture
-def app_db(tmp_path, monkeypatch):
-    from db import init_db, make_engine
-
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+def app_db(tmp_path, app_service):
+    svc = app_service
     admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
     klass = svc.create_group(admin, "Class 4B", "class")
     svc.grant_access(admin, teacher.id, klass.id)
     svc.create_subject(admin, klass.id, "S-01", "granted")
     yield {"svc": svc, "admin": admin, "teacher": teacher, "class": klass, "path": tmp_path / "app.db"}
-    engine.dispose()
 
 
 def _app_login(username: str, password: str | None = None) -> AppTest:

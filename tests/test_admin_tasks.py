@@ -21,11 +21,10 @@ from db.errors import InvalidInput, PermissionDenied
 from vadcore.csv_safety import to_csv
 from vadcore.settings import PROJECT_ROOT
 
-from helpers import record_lawful_deployment
+from helpers import PASSWORDS, record_lawful_deployment
 
 APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 900  # seconds per script run: the CPU may be shared
-PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1"}
 
 
 def actions(service, admin, action: str) -> list[str]:
@@ -123,16 +122,9 @@ def test_the_audit_log_export_neutralises_formulas_in_names_and_details(service,
 
 
 @pytest.fixture
-def pilot(tmp_path, monkeypatch, make_reading):
+def pilot(make_reading, app_service):
     """Admin, a teacher with a class of subjects, one reading of S-01 saved; DATABASE_URL points at it."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+    svc = app_service
     admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
     record_lawful_deployment(svc, admin)
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
@@ -144,7 +136,6 @@ def pilot(tmp_path, monkeypatch, make_reading):
     meeting = svc.create_session(admin, klass.id)
     svc.save_capture(admin, meeting.id, [make_reading()], [s01.id], hashlib.sha256(b"photo").hexdigest(), "upload")
     yield {"svc": svc, "admin": admin, "teacher": teacher, "class": klass}
-    engine.dispose()
 
 
 def admin_page() -> AppTest:

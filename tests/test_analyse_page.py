@@ -15,11 +15,10 @@ from streamlit.testing.v1 import AppTest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import record_lawful_deployment
+from helpers import PASSWORDS, record_lawful_deployment
 
 APP = str(PROJECT_ROOT / "app.py")
 TIMEOUT = 900  # seconds per script run: the CPU may be shared
-PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1"}
 NEW = 0  # the session picker's "+ Start a new session"
 
 needs_model = pytest.mark.skipif(
@@ -28,16 +27,9 @@ needs_model = pytest.mark.skipif(
 
 
 @pytest.fixture
-def pilot(tmp_path, monkeypatch):
+def pilot(app_service):
     """An admin and a teacher with one class and two consenting subjects, in the app's database."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+    svc = app_service
     admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
     record_lawful_deployment(svc, admin)
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
@@ -46,7 +38,6 @@ def pilot(tmp_path, monkeypatch):
     for code in ("S-01", "S-02"):
         svc.create_subject(admin, klass.id, code, "granted")
     yield {"svc": svc, "admin": admin, "teacher": teacher, "class": klass}
-    engine.dispose()
 
 
 def login(username: str) -> AppTest:

@@ -17,13 +17,12 @@ from streamlit.testing.v1 import AppTest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS, record_lawful_deployment
+from helpers import PASSWORDS, PHOTOS, record_lawful_deployment
 
 APP = str(PROJECT_ROOT / "app.py")
 CHECKPOINT = SHIPPED_CHECKPOINT
 TIMEOUT = 900  # seconds per script run: generous, the CPU may be shared with a training run
 
-PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1", "psych": "psych-password-1"}
 
 needs_model = pytest.mark.skipif(not CHECKPOINT.exists(), reason=f"model checkpoint {CHECKPOINT} is absent")
 

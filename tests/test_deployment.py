@@ -18,7 +18,7 @@ from db.errors import InvalidInput, PermissionDenied
 from db.views import DeploymentInfo
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import record_lawful_deployment
+from helpers import PASSWORDS, record_lawful_deployment
 
 CHECKSUM = hashlib.sha256(b"a classroom photo").hexdigest()
 SHIPPED_VERSION = json.loads(SHIPPED_CHECKPOINT.with_suffix(".json").read_text())["model_version"]
@@ -293,20 +293,12 @@ def test_model_figures_come_from_the_file_beside_the_checkpoint(tmp_path):
 # ---------------------------------------------------------------- the pages
 
 APP = str(PROJECT_ROOT / "app.py")
-PASSWORDS = {"admin": "admin-password-1", "teacher": "teacher-password-1"}
 
 
 @pytest.fixture
-def eu_school(tmp_path, monkeypatch):
+def eu_school(app_service):
     """The app's database: an EU school recorded for education (prohibited), a teacher with a class."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+    svc = app_service
     admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher")
     klass = svc.create_group(admin, "Class 4B", "class")
@@ -314,7 +306,6 @@ def eu_school(tmp_path, monkeypatch):
     svc.create_subject(admin, klass.id, "S-01", "granted")
     svc.record_deployment(admin, "Hill *School*", "dpo@hill.example", "eu", "education", "education")
     yield {"svc": svc, "admin": admin, "teacher": teacher, "class": klass}
-    engine.dispose()
 
 
 def login(username: str):

@@ -213,15 +213,8 @@ SHOWN_AS_TYPED = {  # what a careless or hostile user typed, and where
 
 
 @pytest.fixture
-def hostile_pilot(tmp_path, monkeypatch, make_reading):
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+def hostile_pilot(make_reading, app_service):
+    svc = app_service
     admin = svc.create_first_admin("admin", "admin-password-1", SHOWN_AS_TYPED["display"])
     record_lawful_deployment(svc, admin)
     group = svc.create_group(admin, SHOWN_AS_TYPED["group"], "caseload")
@@ -234,7 +227,6 @@ def hostile_pilot(tmp_path, monkeypatch, make_reading):
         admin, meeting.id, [make_reading(valence=-0.5), make_reading()], [subject.id, formula.id], "ab" * 32, "upload"
     )
     yield {"svc": svc, "admin": admin, "group": group, "subject": subject}
-    engine.dispose()
 
 
 def _markdown_bodies(at: AppTest) -> list[str]:

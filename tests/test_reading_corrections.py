@@ -149,20 +149,14 @@ def test_a_video_reading_moves_with_its_track(service, admin, pilot, make_readin
 # ---------------------------------------------------------------- the Session explorer's "Correct" tab
 
 
-def test_the_explorer_moves_a_reading_to_another_subject(tmp_path, monkeypatch, make_reading):
+def test_the_explorer_moves_a_reading_to_another_subject(make_reading, app_service):
     from streamlit.testing.v1 import AppTest
 
-    from db import init_db, make_engine
-    from db.services import Service
     from vadcore.settings import PROJECT_ROOT
 
     from helpers import record_lawful_deployment
 
-    url = f"sqlite:///{tmp_path / 'app.db'}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
+    svc = app_service
     admin = svc.create_first_admin("admin", "admin-password-1")
     record_lawful_deployment(svc, admin)
     teacher = svc.create_user(admin, "teacher", "teacher-password-1", "teacher")
@@ -206,7 +200,6 @@ def test_the_explorer_moves_a_reading_to_another_subject(tmp_path, monkeypatch, 
     assert f"Deleted reading #{second}." in "\n".join(s.value for s in at.success)
     assert svc.readings_frame(admin, group_id=group.id)["reading_id"].tolist() == [first]
     assert at.selectbox(key="fix_reading").options == [ui_label(svc, admin, group.id)]
-    engine.dispose()
 
 
 def ui_label(svc, admin, group_id: int) -> str:
