@@ -103,6 +103,25 @@ def test_checkpoint_refuses_a_config_that_does_not_match_the_code(checkpoint, tm
         load_model(tmp_path / "shapes.pt")
 
 
+def test_a_config_saved_before_a_field_existed_loads_with_that_fields_default(checkpoint, tmp_path):
+    payload = torch.load(checkpoint, weights_only=False)
+    del payload["config"]["backbone"], payload["config"]["vad_bounded"]  # as saved by older code
+    torch.save(payload, tmp_path / "older.pt")
+    model, _ = load_model(tmp_path / "older.pt")
+    assert model.config == ModelConfig(stem="torchvision")
+    assert model.config.backbone == "resnet18" and model.config.vad_bounded is False
+
+
+def test_an_unsupported_backbone_is_refused_with_its_name(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="backbone must be one of.*'resnet50'"):
+        ModelConfig(backbone="resnet50")
+    payload = torch.load(checkpoint, weights_only=False)
+    payload["config"]["backbone"] = "resnet50"
+    torch.save(payload, tmp_path / "r50.pt")
+    with pytest.raises(CheckpointError, match="backbone must be one of"):
+        load_model(tmp_path / "r50.pt")
+
+
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
 def test_non_checkpoint_files_get_a_clear_error(tmp_path, checkpoint, content):
     path = tmp_path / "x.pt"

@@ -59,18 +59,50 @@ def test_shipped_model_places_real_faces_on_the_right_side_of_valence(private_sa
     assert valence[names == "happy"].mean() > valence[names == "neutral"].mean() > valence[names == "sad"].mean()
 
 
+def test_card_figures_state_the_deduplicated_headline_beside_the_whole_split():
+    card = json.loads(CARD_FIGURES.read_text())
+    headline = card["headline"]
+    assert (headline["split"], headline["view"], headline["deduplicated"]) == ("PrivateTest", "ten_crop", True)
+    private = card["PrivateTest"]
+    assert headline["accuracy"] == private["deduplicated"]["ten_crop_accuracy"]
+    assert headline["whole_split_accuracy"] == private["ten_crop_accuracy"]
+    low, high = headline["interval"]
+    assert low < headline["accuracy"] < high
+    dedup = private["deduplicated"]
+    assert (
+        dedup["n"]
+        == private["n"]
+        == dedup["exact"] + dedup["near"] + dedup["kept"]
+        == headline["n"] + dedup["exact"] + dedup["near"]
+    )
+    assert "pixel-identical" in dedup["rule"]
+    calibration = card["calibration"]
+    assert calibration["temperature"] > 0 and "PublicTest" in calibration["source"]
+    for split in ("PublicTest", "PrivateTest"):
+        assert set(card[split]["ten_crop_calibration"]) >= {"ece_before", "ece_after"}
+    human = card["human_vad_public_test_ten_crop"]
+    assert human["n"] == 31 and 0 <= human["training_twins"] <= human["n"]
+    for d in ("valence", "arousal", "dominance"):
+        lo, hi = human[d]["pearson_interval"]
+        assert lo <= human[d]["pearson"] <= hi
+
+
 @pytest.mark.skipif(
     not (SHARED_DATA / "fer2013" / "fer2013.csv.gz").exists(),
     reason="needs ../shared/data/fer2013 (the full FER2013 PrivateTest split)",
 )
 @pytest.mark.slow
-def test_evaluate_script_reproduces_the_cards_privatetest_accuracy(tmp_path):
+def test_evaluate_script_reproduces_the_cards_privatetest_figures(tmp_path):
     from vadcore.evaluate import main as evaluate_main
 
     card = json.loads(CARD_FIGURES.read_text())
     report = evaluate_main(["--data", str(SHARED_DATA), "--splits", "PrivateTest", "--out", str(tmp_path)])
-    measured = report["splits"]["PrivateTest"]["ten_crop"]["accuracy"]
-    assert abs(measured - card["PrivateTest"]["ten_crop_accuracy"]) <= 0.003
-    assert measured >= 0.68
+    measured = report["splits"]["PrivateTest"]["ten_crop"]
+    assert abs(measured["accuracy"] - card["PrivateTest"]["ten_crop_accuracy"]) <= 0.003
+    assert abs(measured["deduplicated"]["accuracy"] - card["headline"]["accuracy"]) <= 0.003
+    assert report["splits"]["PrivateTest"]["deduplication"]["kept"] == card["headline"]["n"]
+    assert measured["deduplicated"]["accuracy"] >= 0.65
+    assert abs(measured["calibration"]["ece_after"] - card["PrivateTest"]["ten_crop_calibration"]["ece_after"]) <= 0.003
     human = report["human_vad_public_test"]["ten_crop"]
     assert all(human[d]["pearson"] > 0 for d in ("valence", "arousal", "dominance"))
+    assert (tmp_path / "reliability_PrivateTest.png").is_file()

@@ -4,12 +4,16 @@ A checkpoint holds tensors and plain metadata only (dicts, lists, str, int, floa
 with `torch.load(weights_only=True)`: a pickle can name any callable to run while it loads, so a checkpoint
 that holds anything else (a planted `__reduce__`, but also a numpy array or a dataclass) is refused instead
 of executed.
+
+Optional metadata key `calibration`: {"temperature": T, "fitted_on": split, "ece_before": …, "ece_after": …}
+(`vadcore.calibration`); inference divides the logits by T, and a checkpoint without it reads with T = 1.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -147,3 +151,29 @@ def load_model(path: str | Path | None = None) -> tuple[VADNet, dict]:
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model, meta
+
+
+def checkpoint_temperature(meta: Mapping[str, Any]) -> float:
+    """The temperature a checkpoint's metadata stores (`calibration.temperature`), 1.0 when it stores none."""
+    calibration = meta.get("calibration") or {}
+    try:
+        temperature = float(calibration.get("temperature", 1.0))
+    except (TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint calibration must be a mapping with a numeric temperature ({e})") from e
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise CheckpointError(f"checkpoint calibration temperature must be a positive number, got {temperature!r}")
+    return temperature
+
+
+def write_calibration(path: str | Path, calibration: Mapping[str, Any], out: str | Path | None = None) -> None:
+    """Rewrite the checkpoint at `path` (or write it to `out`) with metadata key `calibration` set, the weights and
+    every other key unchanged; atomically. The file's content, hence its sha256, changes: the app's model
+    registry treats it as a new model that must be checked and activated again."""
+    payload = read_checkpoint(path)
+    payload["calibration"] = plain(dict(calibration))
+    checkpoint_temperature(payload)  # refuse to write a temperature that inference would refuse
+    target = Path(out) if out is not None else Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(target)

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vadcore.checkpoint import load_model
+from vadcore.calibration import view_probabilities
+from vadcore.checkpoint import checkpoint_temperature, load_model
 from vadcore.consistency import DEFAULT_RULES, violations
 from vadcore.model import VADNet
 from vadcore.readings import FaceReading
@@ -28,7 +29,7 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @torch.inference_mode()
-def predict_arrays(
+def predict_logits(
     model: VADNet,
     faces: np.ndarray,
     *,
@@ -37,14 +38,11 @@ def predict_arrays(
     batch_size: int = 256,
     device: torch.device | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 48, 48) uint8 faces → class probabilities (N, 7) and V, A, D (N, 3) on −1…+1.
-
-    Ten-crop averages the probabilities and the VAD values over the ten views; `use_mirror` (without
-    ten-crop) over the centre crop and its mirror image, at a fifth of ten-crop's cost.
-    """
+    """(N, 48, 48) uint8 faces → class logits (views, N, 7) and V, A, D (views, N, 3) of every view (ten-crop:
+    `transforms.ten_crop`'s ten; `use_mirror`: the centre crop and its mirror image; else the centre crop)."""
     device = device or next(model.parameters()).device
     size = model.config.input_size
-    probs, vads = [], []
+    logits_out, vads = [], []
     for i in range(0, len(faces), batch_size):
         x = to_tensor(faces[i : i + batch_size]).to(device)
         if use_ten_crop:
@@ -55,12 +53,39 @@ def predict_arrays(
         else:
             views = center_crop(x, size).unsqueeze(0)
         logits, vad = model(views.flatten(0, 1).contiguous(memory_format=torch.channels_last))
-        p = logits.float().softmax(1).view(len(views), -1, logits.shape[1]).mean(0)
-        probs.append(p.cpu())
-        vads.append(vad.float().view(len(views), -1, 3).mean(0).clamp(VAD_MIN, VAD_MAX).cpu())
-    if not probs:
-        return np.zeros((0, len(CLASS_NAMES)), np.float32), np.zeros((0, 3), np.float32)
-    return torch.cat(probs).numpy(), torch.cat(vads).numpy()
+        logits_out.append(logits.float().view(len(views), -1, logits.shape[1]).cpu())
+        vads.append(vad.float().view(len(views), -1, 3).cpu())
+    if not logits_out:
+        n_views = 10 if use_ten_crop else 2 if use_mirror else 1
+        return np.zeros((n_views, 0, len(CLASS_NAMES)), np.float32), np.zeros((n_views, 0, 3), np.float32)
+    return torch.cat(logits_out, 1).numpy(), torch.cat(vads, 1).numpy()
+
+
+def view_vad(view_vads: np.ndarray) -> np.ndarray:
+    """(views, N, 3) V, A, D → (N, 3): averaged over the views, then held to −1…+1."""
+    return torch.as_tensor(view_vads).mean(0).clamp(VAD_MIN, VAD_MAX).numpy()
+
+
+def predict_arrays(
+    model: VADNet,
+    faces: np.ndarray,
+    *,
+    use_ten_crop: bool = False,
+    use_mirror: bool = False,
+    batch_size: int = 256,
+    device: torch.device | None = None,
+    temperature: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 48, 48) uint8 faces → class probabilities (N, 7) and V, A, D (N, 3) on −1…+1.
+
+    Ten-crop averages the probabilities and the VAD values over the ten views; `use_mirror` (without
+    ten-crop) over the centre crop and its mirror image, at a fifth of ten-crop's cost. `temperature`
+    divides the logits before the softmax (the checkpoint's calibration; 1.0 reads the raw softmax).
+    """
+    logits, vads = predict_logits(
+        model, faces, use_ten_crop=use_ten_crop, use_mirror=use_mirror, batch_size=batch_size, device=device
+    )
+    return view_probabilities(logits, temperature), view_vad(vads)
 
 
 def as_face_array(faces: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
@@ -99,6 +124,7 @@ class EmotionPredictor:
         self.use_ten_crop = use_ten_crop
         self.batch_size = batch_size
         self.rules = self.meta.get("training", {}).get("rules", DEFAULT_RULES)
+        self.temperature = checkpoint_temperature(self.meta)  # 1.0 for a checkpoint never calibrated
 
     @property
     def model_version(self) -> str:
@@ -125,6 +151,7 @@ class EmotionPredictor:
             use_mirror=views == "mirror",
             batch_size=self.batch_size,
             device=self.device,
+            temperature=self.temperature,
         )
         labels = probs.argmax(1)
         bad = violations(torch.as_tensor(labels), torch.as_tensor(vad), self.rules).numpy()
