@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from vadcore.checkpoint import load_model
 from vadcore.data import load_authors_vad_csv, load_fer2013, load_ferplus_votes
 from vadcore.losses import LossConfig, multitask_loss
 from vadcore.model import ModelConfig, build_model
+from vadcore.train import ResumeMismatch
 from vadcore.train import main as train_main
 from vadcore.transforms import center_crop, to_tensor
 from vadcore.vad_targets import attach_vad_targets, calibrate_prior
@@ -104,3 +106,23 @@ def test_resume_continues_the_epoch_count(tmp_path):
     result = train_main(common + ["--epochs", "2", "--resume"])
     assert [h["epoch"] for h in result["history"]] == [1, 2]
     assert (out / "model.pt").exists()
+
+
+@pytest.mark.slow
+def test_fine_tuning_with_the_v2_recipe_changes_the_weights_and_refuses_a_resume_with_another_recipe(tmp_path):
+    data = sample_data_dir(tmp_path / "data")
+    first = tmp_path / "first"
+    train_main(["--data", str(data), "--smoke", "--val-split", "PrivateTest", "--out", str(first)])
+    out = tmp_path / "tuned"
+    recipe = ["--data", str(data), "--smoke", "--val-split", "PrivateTest", "--out", str(out), "--init-from",
+              str(first / "model.pt"), "--photometric", "0.8", "--degrade", "0.3", "--erase", "0.25",
+              "--soft-target", "0.5", "--ema", "0.9"]  # fmt: skip
+    result = train_main(recipe)
+    start, tuned = load_model(first / "model.pt")[0], load_model(out / "model.pt")
+    assert tuned[1]["training"]["recipe"]["soft_target"] == 0.5
+    assert tuned[1]["training"]["initialised_from"] == load_model(first / "model.pt")[1]["model_version"]
+    assert "val_acc_ema" in result["history"][0]
+    moved = [(a - b).abs().max().item() for a, b in zip(start.parameters(), tuned[0].parameters())]
+    assert max(moved) > 0
+    with pytest.raises(ResumeMismatch, match="soft_target"):
+        train_main([*recipe[:-4], "--soft-target", "0.2", "--ema", "0.9", "--resume"])

@@ -39,6 +39,7 @@ class FaceTable:
     fer_index: np.ndarray  # (N,) row in the original fer2013.csv, −1 when unknown
     vad: np.ndarray | None = None  # (N, 3) float32 on −1…+1, NaN where unknown
     vad_is_human: np.ndarray | None = None  # (N,) bool
+    class_votes: np.ndarray | None = None  # (N, 7) FER+ vote shares over the 7 classes, when known
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -52,6 +53,7 @@ class FaceTable:
             self.fer_index[mask],
             pick(self.vad),
             pick(self.vad_is_human),
+            pick(self.class_votes),
         )
 
     def split(self, name: str) -> FaceTable:

@@ -52,9 +52,13 @@ def multitask_loss(
     vad_target: torch.Tensor,
     cfg: LossConfig,
     ortho_weights: list[torch.Tensor] | None = None,
+    class_targets: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Returns the total and its parts (for logging). VAD targets that are NaN do not count."""
-    parts: dict[str, torch.Tensor] = {"ce": F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)}
+    """Returns the total and its parts (for logging). VAD targets that are NaN do not count.
+
+    `class_targets` (N, 7), when given, replaces the hard labels in the cross-entropy (soft targets)."""
+    target = labels if class_targets is None else class_targets
+    parts: dict[str, torch.Tensor] = {"ce": F.cross_entropy(logits, target, label_smoothing=cfg.label_smoothing)}
     total = parts["ce"]
     dims = list(cfg.dims)
     known = ~torch.isnan(vad_target[:, dims])

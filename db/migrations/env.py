@@ -24,7 +24,7 @@ def _run(connection) -> None:
 
 connection = config.attributes.get("connection")
 if context.is_offline_mode():
-    raise SystemExit("offline (SQL script) migrations are not supported; run against a database")
+    raise RuntimeError("offline (SQL script) migrations are not supported; run against a database")
 if connection is not None:
     _run(connection)
 else:
