@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vadcore.detect import DetectedFace, FaceDetector, box_iou, crop_face, crop_faces
+from vadcore.detect import DetectedFace, FaceDetector, box_iou, crop_face, crop_faces, roll_degrees
 from vadcore.images import load_image
 
 from helpers import load_script
@@ -121,18 +121,54 @@ def test_crop_shape_and_framing() -> None:
     crop = crop_face(image, (100, 50, 100, 100))
     assert crop.shape == (48, 48) and crop.dtype == np.uint8
     assert crop[24, 24] == 255
-    # The margin shows a thin band of what surrounds the box on every side.
-    assert crop[24, 0] < 128 and crop[24, 47] < 128 and crop[0, 24] < 128 and crop[47, 24] < 128
-    assert crop[24, 4] == 255 and crop[24, 43] == 255
+    # The square is the box itself (margin 1.0, FER2013's framing): white to the edges, the dark beyond left out.
+    assert crop[24, 1] == 255 and crop[24, 46] == 255 and crop[1, 24] == 255 and crop[46, 24] == 255
+    # A wider margin shows what surrounds the box.
+    wide = crop_face(image, (100, 50, 100, 100), margin=1.2)
+    assert wide[24, 0] < 128 and wide[24, 47] < 128 and wide[24, 24] == 255
 
 
-def test_crop_pads_with_edge_pixels_at_the_border() -> None:
+def test_crop_reflects_the_photo_at_its_border_instead_of_repeating_the_edge() -> None:
     image = np.full((100, 100), 200, dtype=np.uint8)
     image[:, 0] = 50  # the left edge column
-    crop = crop_face(image, (0, 20, 60, 60))  # the square reaches 3 px left of the photo
+    image[:, 1:4] = 120  # and the three columns inside it
+    crop = crop_face(image, (0, 20, 60, 60), margin=1.1)  # the square reaches 3 px left of the photo
     assert crop.shape == (48, 48)
-    assert crop[24, 0] == 50  # repeated edge, not black
+    assert crop[24, 0] >= 110  # mirrored content (120), not a streak of the edge column (50) nor black
+    assert crop_face(image, (0, 20, 60, 60), margin=1.1, padding="edge")[24, 0] <= 55  # the former crop
+    mean = crop_face(image, (0, 20, 60, 60), margin=1.1, padding="mean")[24, 0]
+    assert 150 < mean < 200  # the mean grey of what is inside
     assert crop_face(image, (0, 20, 60, 60), size=64).shape == (64, 64)
+    with pytest.raises(ValueError, match="padding"):
+        crop_face(image, (0, 20, 60, 60), padding="wrap")
+
+
+def test_crop_levels_the_eyes_from_the_landmarks() -> None:
+    image = np.full((200, 200), 100, dtype=np.uint8)
+    image[80:86, 60:66] = 255  # the eye on the photo's left
+    image[110:116, 130:136] = 255  # the other, 30 px lower: a head tilted by 23°
+    eyes = ((63, 83), (133, 113))
+    face = DetectedFace((50, 50, 100, 100), 0.9, (*eyes, (100, 120), (80, 150), (120, 150)), (50, 50, 100, 100))
+    assert roll_degrees(face.landmarks) == pytest.approx(23.2, abs=0.1)
+
+    def eye_rows(crop: np.ndarray) -> tuple[float, float]:
+        rows, cols = np.nonzero(crop > 180)
+        return rows[cols < 24].mean(), rows[cols >= 24].mean()
+
+    left, right = eye_rows(crop_face(image, face))
+    assert abs(left - right) <= 1  # level
+    left, right = eye_rows(crop_face(image, face, level=False))
+    assert right - left > 5  # as in the photo
+
+
+def test_a_face_knows_the_detectors_whole_box_and_the_images_size(photos: Path, detector: FaceDetector) -> None:
+    image = load_image(photos / "two_people.jpg")
+    faces = detector.detect(image)
+    assert all(f.image_size == (image.shape[1], image.shape[0]) for f in faces)
+    assert all(f.full_box == f.box for f in faces)  # wholly inside: nothing clipped
+    cut = detector.detect(np.ascontiguousarray(image[:, 260:]))[0]  # the left face's left part cut away
+    assert cut.full_box is not None and cut.full_box[0] < 0 == cut.box[0]
+    assert cut.full_box[2] > cut.box[2]
 
 
 def test_crop_faces_stacks_crops(photos: Path, detector: FaceDetector) -> None:

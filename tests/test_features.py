@@ -16,6 +16,7 @@ from vadcore.features import (
     PeriodSpan,
     assign_periods,
     rule_fires,
+    rule_status_by_subject,
     session_summary,
     subject_period_features,
 )
@@ -179,3 +180,26 @@ def test_an_alert_rule_out_of_range_is_refused(changes, message):
 
 def test_a_rule_describes_itself_in_words():
     assert AlertRule("arousal", "above", 0.25, 2).describe() == "arousal above +0.25 for 2+ sessions in a row"
+
+
+def test_flagged_readings_are_left_out_of_every_aggregate_unless_asked_for():
+    # Subject 1, one session: a trusted reading at +0.4 and a blurred, low-confidence one at −0.8.
+    frame = readings([(1, "2024-01-10 09:00", "happy", 0.4, 0.2, 0.0), (1, "2024-01-10 09:05", "sad", -0.8, -0.2, 0)])
+    frame["session_id"] = 7
+    frame["subject_code"] = "S-01"
+    frame["quality_flags"] = ["", "blurred,low_confidence"]
+
+    features = subject_period_features(frame, [P1])
+    assert features.loc[(1, "T1"), "n_obs"] == 1 and features.loc[(1, "T1"), "valence_mean"] == pytest.approx(0.4)
+    asked = subject_period_features(frame, [P1], include_flagged=True)
+    assert asked.loc[(1, "T1"), "n_obs"] == 2 and asked.loc[(1, "T1"), "valence_mean"] == pytest.approx(-0.2)
+
+    assert session_summary(frame, {}, {})["valence_mean"].tolist() == pytest.approx([0.4])
+    assert session_summary(frame, {}, {}, include_flagged=True)["n"].tolist() == [2]
+
+    rule = AlertRule("valence", "below", -0.1, 1)
+    assert not rule_status_by_subject(frame, {}, rule)["fires_now"].iloc[0]  # the flagged −0.8 does not count
+    assert rule_status_by_subject(frame, {}, rule, include_flagged=True)["fires_now"].iloc[0]
+
+    # Readings never judged (no column, e.g. a simulated cohort) all count.
+    assert subject_period_features(frame.drop(columns="quality_flags"), [P1]).loc[(1, "T1"), "n_obs"] == 2

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vadcore.analysis import ANALYSIS_MAX_SIDE
 from vadcore.images import (
     MAX_PIXELS,
     CorruptImageError,
@@ -20,6 +21,7 @@ from vadcore.images import (
     ImageTooLargeError,
     ImageTooSmallError,
     NotAnImageError,
+    decode_photo,
     image_checksum,
     load_image,
 )
@@ -142,16 +144,28 @@ def test_garbage_after_a_jpeg_signature() -> None:
         load_image(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
 
 
-def test_50_megapixel_header_is_refused_before_decoding() -> None:
+def test_71_megapixel_header_is_refused_before_decoding() -> None:
     with pytest.raises(ImageTooLargeError, match="too large") as caught:
-        load_image(png_header_only(7100, 7100))
-    assert "50 megapixels" in str(caught.value) and "40 megapixels" in str(caught.value)
+        load_image(png_header_only(8400, 8400))
+    assert "71 megapixels" in str(caught.value) and "64 megapixels" in str(caught.value)
 
 
-def test_real_50_megapixel_image_is_refused(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_48_megapixel_phone_jpeg_is_accepted_and_decoded_at_half_scale(photos: Path) -> None:
+    source = Image.open(photos / "obama_and_biden.jpg").convert("RGB")
+    photo = encode(source.resize((8000, 6000), Image.Resampling.BILINEAR), "JPEG", quality=85)
+    decoded = decode_photo(photo, max_side=ANALYSIS_MAX_SIDE)
+    assert decoded.size == (8000, 6000)
+    assert decoded.rgb.shape == (3000, 4000, 3)  # the decoder's 1/2 scale: 36 MB instead of 144 MB
+    expected = np.asarray(source.resize((4000, 3000), Image.Resampling.BILINEAR), dtype=np.int16)
+    assert np.abs(decoded.rgb.astype(np.int16) - expected).mean() < 4  # the same picture, not just a size
+    assert decoded.to_photo_box((1000, 500, 100, 120)) == (2000, 1000, 200, 240)
+
+
+def test_real_66_megapixel_image_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "huge.png"
-    Image.new("1", (7100, 7100), 1).save(path)  # 1-bit keeps the file and memory small
-    assert 7100 * 7100 > MAX_PIXELS
+    Image.new("1", (8100, 8100), 1).save(path)  # 1-bit keeps the file and memory small
+    assert 8100 * 8100 > MAX_PIXELS
     with pytest.raises(ImageTooLargeError):
         load_image(path)
 

@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vadcore.detect import FaceDetector, crop_faces
 from vadcore.images import decode_photo, image_checksum
 from vadcore.inference import EmotionPredictor
+from vadcore.quality import judge_all
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_COLOURS
 
@@ -53,10 +54,14 @@ def analyse_photo(
     detected = (detector or FaceDetector()).detect(image)
     crops = crop_faces(image, detected)
     readings = (
-        predictor.predict(
+        judge_all(
+            predictor.predict(
+                crops,
+                boxes=[photo.to_photo_box(f.box) for f in detected],
+                detection_scores=[f.score for f in detected],
+            ),
+            detected,
             crops,
-            boxes=[photo.to_photo_box(f.box) for f in detected],
-            detection_scores=[f.score for f in detected],
         )
         if detected
         else []

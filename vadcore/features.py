@@ -7,6 +7,10 @@ of readings of each class; and the share with negative valence.
 For one subject's timeline: `session_summary` (per session: count, mean and spread of V, A and D, start and
 note) and `rule_fires`, where an `AlertRule` ("valence below −0.2 for 3 sessions in a row") fires. For a whole
 group: `rule_status_by_subject`, which subjects the rule fires for at their latest session, and since when.
+
+Readings whose quality verdict flags them (a non-empty `quality_flags` column: a small, blurred, turned or
+cut-off face, or a low-confidence reading; vadcore.quality) are left out of every aggregate unless the call
+asks for them with `include_flagged=True` (`trusted`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     + ("share_negative_valence",)
 )
 REQUIRED_COLUMNS = ("label", *VAD_DIMS)
+QUALITY_COLUMN = "quality_flags"  # comma-separated vadcore.quality codes; "" when nothing stood out
+
+
+def trusted(readings: pd.DataFrame, include_flagged: bool = False) -> pd.DataFrame:
+    """`readings` less those with quality flags, unless `include_flagged`. Readings without the column (never
+    judged, e.g. a simulated cohort) are all kept."""
+    if include_flagged or QUALITY_COLUMN not in readings.columns:
+        return readings
+    return readings[readings[QUALITY_COLUMN].fillna("").astype(str) == ""]
 
 
 @dataclass(frozen=True)
@@ -68,16 +81,18 @@ def subject_period_features(
     *,
     subject_col: str = "subject_id",
     time_col: str = "captured_at",
+    include_flagged: bool = False,
 ) -> pd.DataFrame:
     """Aggregate readings into one row per (subject, period), columns FEATURE_COLUMNS.
 
-    Readings without a subject or outside every period are left out. Spread is 0 and trend is 0
-    where a subject has one observation (or all at one instant) in a period.
+    Readings without a subject or outside every period are left out, and so are flagged ones unless
+    `include_flagged` (`trusted`). Spread is 0 and trend is 0 where a subject has one observation (or all
+    at one instant) in a period.
     """
     missing = [c for c in (subject_col, time_col, *REQUIRED_COLUMNS) if c not in readings.columns]
     if missing:
         raise ValueError(f"readings lack columns {missing}")
-    df = readings[[subject_col, time_col, *REQUIRED_COLUMNS]].copy()
+    df = trusted(readings, include_flagged)[[subject_col, time_col, *REQUIRED_COLUMNS]].copy()
     df["period"] = assign_periods(df[time_col], periods)
     df = df.dropna(subset=[subject_col, "period"])
     index_names = [subject_col, "period"]
@@ -151,13 +166,20 @@ class AlertRule:
 DEFAULT_ALERT_RULE = AlertRule()
 
 
-def session_summary(readings: pd.DataFrame, starts: Mapping[int, datetime], notes: Mapping[int, str]) -> pd.DataFrame:
+def session_summary(
+    readings: pd.DataFrame,
+    starts: Mapping[int, datetime],
+    notes: Mapping[int, str],
+    include_flagged: bool = False,
+) -> pd.DataFrame:
     """One row per session of `readings` (session_id, captured_at and V/A/D columns), oldest first, with the
     columns SESSION_COLUMNS: the session's start (from `starts`, else its first reading), its note ("" when
-    none), the number of readings and the mean and spread (population SD) of each dimension."""
+    none), the number of readings and the mean and spread (population SD) of each dimension. Flagged readings
+    are left out unless `include_flagged` (`trusted`); a session with none left has no row."""
     missing = [c for c in ("session_id", "captured_at", *VAD_DIMS) if c not in readings.columns]
     if missing:
         raise ValueError(f"readings lack columns {missing}")
+    readings = trusted(readings, include_flagged)
     grouped = readings.groupby("session_id")
     out = pd.DataFrame({"n": grouped.size()})
     for dim in VAD_DIMS:
@@ -194,20 +216,24 @@ CASELOAD_COLUMNS: tuple[str, ...] = (
 )
 
 
-def rule_status_by_subject(readings: pd.DataFrame, starts: Mapping[int, datetime], rule: AlertRule) -> pd.DataFrame:
+def rule_status_by_subject(
+    readings: pd.DataFrame, starts: Mapping[int, datetime], rule: AlertRule, include_flagged: bool = False
+) -> pd.DataFrame:
     """One row per subject with readings in `readings` (subject_id, subject_code, session_id, captured_at and
     V/A/D columns; unassigned readings are left out), with the columns CASELOAD_COLUMNS: the number of their
     sessions, the start of their latest session, whether `rule` fires at that session, since when (the start of
     the first session of the run the latest session ends; NaT while it does not fire), the latest session's
     mean of `rule.dim`, and in how many of their sessions the rule fired. Sessions are those of
     `session_summary` (its start from `starts`, else the first reading). Subjects whose rule fires now come
-    first, the longest run first; then the others; by code within each."""
+    first, the longest run first; then the others; by code within each. Flagged readings are left out unless
+    `include_flagged` (`trusted`)."""
     missing = [c for c in ("subject_id", "subject_code", "session_id", "captured_at", *VAD_DIMS) if c not in readings]
     if missing:
         raise ValueError(f"readings lack columns {missing}")
     rows = []
-    for subject_id, theirs in readings.dropna(subset=["subject_id"]).groupby("subject_id", sort=False):
-        per_session = session_summary(theirs, starts, {})
+    kept = trusted(readings, include_flagged)
+    for subject_id, theirs in kept.dropna(subset=["subject_id"]).groupby("subject_id", sort=False):
+        per_session = session_summary(theirs, starts, {}, include_flagged=True)  # judged above
         fires = rule_fires(per_session, rule)
         latest = per_session.iloc[-1]
         since = pd.NaT

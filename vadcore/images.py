@@ -20,7 +20,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 log = logging.getLogger(__name__)
 
-MAX_PIXELS = 40_000_000  # 40 megapixels: above any phone camera, far below what exhausts memory
+# 64 megapixels: above the 48-50 MP of current phone cameras (8000×6000, 8160×6120). A JPEG that large is
+# decoded at half scale for analysis; a 64 MP PNG, decoded whole, peaks at about 0.5 GB (0.7 GB with alpha).
+MAX_PIXELS = 64_000_000
+# A JPEG may be decoded by the decoder's own scaling to as little as this share of `max_side`: a 48 MP
+# (8000-px) photo is then decoded at 4000 px (36 MB) instead of whole (144 MB) and shrunk to 4096.
+JPEG_DRAFT_SLACK = 0.95
 MIN_SIDE = 20  # pixels; a face needs at least this to be read (FER2013 crops are 48)
 
 # pi-heif is pillow-heif's decode-only build (libheif + libde265, LGPL wheels); pillow-heif's wheels carry the
@@ -115,9 +120,9 @@ def load_image(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_sid
 def decode_photo(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> DecodedPhoto:
     """`load_image` that also says the photo's own size, so boxes found on a shrunk copy can be mapped back.
 
-    A JPEG at least twice `max_side` is decoded at 1/2, 1/4 or 1/8 scale by the decoder itself (never below
-    `max_side`), so a 40-megapixel JPEG costs a quarter of its full-size memory; other formats are decoded
-    whole, then shrunk before any colour conversion."""
+    A JPEG at least about twice `max_side` is decoded at 1/2, 1/4 or 1/8 scale by the decoder itself (never
+    below `JPEG_DRAFT_SLACK` × `max_side`), so a 48-megapixel JPEG costs a quarter of its full-size memory;
+    other formats are decoded whole, then shrunk before any colour conversion."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data:
         raise EmptyImageError("The file is empty (0 bytes). Please choose the photo again.")
@@ -127,7 +132,7 @@ def decode_photo(source: bytes | str | Path, max_pixels: int = MAX_PIXELS, max_s
     try:
         full = image.size
         if max_side is not None and image.format in ("JPEG", "MPO"):
-            image.draft(None, _fit(full, max_side))
+            image.draft(None, _fit(full, math.floor(max_side * JPEG_DRAFT_SLACK)))
         decoded = image.size
         image.load()
         ImageOps.exif_transpose(image, in_place=True)  # in place: a copy would double the peak

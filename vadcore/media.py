@@ -16,6 +16,7 @@ from vadcore.analysis import analyse_photo
 from vadcore.detect import FaceDetector
 from vadcore.images import ImageError
 from vadcore.inference import EmotionPredictor
+from vadcore.quality import describe
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_NAMES
 from vadcore.video import DEFAULT_SAMPLE_FPS, VideoError, analyse_video
@@ -24,11 +25,6 @@ PHOTO_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 )
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi"})
-
-# A reading's quality notes: facts about the input, not a verdict on the face.
-SMALL_FACE_PX = 48  # the model reads 48×48 crops: a smaller face is upsampled
-LOW_DETECTION_SCORE = 0.8  # real faces in the sample photos score ≥ 0.88 (vadcore/detect.py)
-LOW_CONFIDENCE = 0.4  # the top class has less than 40% probability
 
 ROW_COLUMNS = (
     "file",
@@ -49,6 +45,7 @@ ROW_COLUMNS = (
     "arousal",
     "dominance",
     "consistency_violations",
+    "quality_flags",
     "quality",
     "model_version",
 )
@@ -66,18 +63,6 @@ class FileResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def quality_notes(reading: FaceReading) -> str:
-    """Why a reading deserves care ("" when nothing stands out): small face, weak detection, low confidence."""
-    notes = []
-    if reading.box is not None and min(reading.box[2], reading.box[3]) < SMALL_FACE_PX:
-        notes.append(f"face under {SMALL_FACE_PX} px")
-    if reading.detection_score is not None and reading.detection_score < LOW_DETECTION_SCORE:
-        notes.append("weak detection")
-    if reading.confidence < LOW_CONFIDENCE:
-        notes.append("low confidence")
-    return "; ".join(notes)
-
-
 def reading_row(reading: FaceReading, **context: Any) -> dict[str, Any]:
     """One table row: `context` (file, kind, time, frame, track, face index) and the reading."""
     x, y, w, h = reading.box if reading.box is not None else (None, None, None, None)
@@ -91,7 +76,8 @@ def reading_row(reading: FaceReading, **context: Any) -> dict[str, Any]:
         arousal=reading.arousal,
         dominance=reading.dominance,
         consistency_violations=",".join(reading.consistency_violations),
-        quality=quality_notes(reading),
+        quality_flags=",".join(reading.quality_flags),
+        quality=describe(reading.quality_flags),
         model_version=reading.model_version,
     )
     return {column: row.get(column) for column in ROW_COLUMNS}

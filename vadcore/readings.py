@@ -12,6 +12,8 @@ class FaceReading:
     `box` is (x, y, width, height) in pixels of the EXIF-upright photo, or None when the input was
     already a face crop. `consistency_violations` names the dimensions whose sign contradicts the
     predicted class under the paper's equations 5/9/13 (empty when the reading is consistent).
+    `quality_flags` are the reasons to distrust it (`vadcore.quality`: small, blurred, turned, cut off, low
+    confidence); empty when nothing stands out.
     """
 
     label: str
@@ -23,6 +25,7 @@ class FaceReading:
     consistency_violations: tuple[str, ...] = ()
     box: tuple[int, int, int, int] | None = None
     detection_score: float | None = None
+    quality_flags: tuple[str, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -31,3 +34,7 @@ class FaceReading:
     @property
     def is_consistent(self) -> bool:
         return not self.consistency_violations
+
+    @property
+    def is_flagged(self) -> bool:
+        return bool(self.quality_flags)

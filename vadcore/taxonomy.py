@@ -10,6 +10,16 @@ NUM_CLASSES = len(CLASS_NAMES)
 
 VAD_DIMS: tuple[str, ...] = ("valence", "arousal", "dominance")
 
+# Dominance is experimental wherever it is shown (app, charts, exports): few faces carry a human rating of it, so
+# its training target is derived from the emotion class, and it agrees least with people's ratings.
+DOMINANCE_LABEL = "dominance (experimental)"
+DOMINANCE_HELP = (
+    "Dominance is experimental: derived from the emotion class rather than annotated face by face, and less "
+    "reliable than valence and arousal."
+)
+# Column names of CSV exports of readings: the experimental dimension says so in its header.
+EXPORT_COLUMNS = {"dominance": "dominance_experimental"}
+
 # The model's VAD scale is PAD's −1…+1 (Russell & Mehrabian). The authors' human labels are
 # integers on −2…+2; they are divided by HUMAN_VAD_SCALE on the way in.
 VAD_MIN, VAD_MAX = -1.0, 1.0

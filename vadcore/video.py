@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 
 from vadcore.detect import DetectedFace, FaceDetector, box_iou, crop_faces
 from vadcore.inference import EmotionPredictor
+from vadcore.quality import judge_all
 from vadcore.readings import FaceReading
 
 logger = logging.getLogger(__name__)
@@ -303,11 +304,11 @@ def _read(pending: list[_SampledFrame], predictor: EmotionPredictor, views: str)
     faces = [face for frame in pending for face in frame.faces]
     if not faces:
         return []
-    readings = predictor.predict(
-        np.concatenate([frame.crops for frame in pending if frame.faces]),
-        boxes=[f.box for f in faces],
-        detection_scores=[f.score for f in faces],
-        views=views,
+    crops = np.concatenate([frame.crops for frame in pending if frame.faces])
+    readings = judge_all(
+        predictor.predict(crops, boxes=[f.box for f in faces], detection_scores=[f.score for f in faces], views=views),
+        faces,
+        crops,
     )
     slots = [(frame.index, frame.time_s, track_id) for frame in pending for track_id in frame.track_ids]
     return [VideoFace(index, time_s, track_id, r) for (index, time_s, track_id), r in zip(slots, readings)]
