@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from db.enums import DEPLOYMENT_PURPOSES, DEPLOYMENT_SETTINGS, JURISDICTIONS
-from db.views import DeploymentInfo
+from db.views import DeploymentInfo, ModelVersionInfo
 
 logger = logging.getLogger(__name__)
 
@@ -248,12 +248,71 @@ def read_model_figures(checkpoint: Path) -> dict[str, Any] | None:
         "ten_crop_accuracy": accuracy,
         "vad_pearson_with_people": pearson,
         "vad_faces_with_human_labels": human.get("n") if isinstance(human, dict) else None,
+        "headline": _headline(raw.get("headline")),
     }
+
+
+def _headline(raw: object) -> dict[str, Any] | None:
+    """The card's headline (accuracy on a test split with its interval), or None when absent or malformed."""
+    if not isinstance(raw, dict):
+        return None
+    accuracy, interval = raw.get("accuracy"), raw.get("interval")
+    if not isinstance(accuracy, (int, float)) or not (
+        isinstance(interval, list) and len(interval) == 2 and all(isinstance(v, (int, float)) for v in interval)
+    ):
+        return None
+    return {
+        "accuracy": float(accuracy),
+        "interval": (float(interval[0]), float(interval[1])),
+        "split": str(raw.get("split", "test")),
+        "deduplicated": bool(raw.get("deduplicated", False)),
+        "n": raw.get("n") if isinstance(raw.get("n"), int) else None,
+    }
+
+
+@dataclass(frozen=True)
+class ModelInUse:
+    """The model that serves readings, as a notice, a record or a readings page names it: its version, and the
+    shipped model card's figures (`read_model_figures`) only when it is the shipped checkpoint; else None."""
+
+    version: str
+    figures: dict[str, Any] | None
+
+    @property
+    def headline(self) -> str:
+        """One sentence: the card's headline accuracy with its interval, or why there is none."""
+        head = (self.figures or {}).get("headline")
+        if self.figures is None:
+            return "Not the shipped model: see Admin → Model for its check."
+        if head is None:
+            return "The model card states no headline figure."
+        faces = f", {head['n']:,} faces" if head["n"] else ""
+        low, high = head["interval"]
+        return (
+            f"Model card: {head['accuracy']:.1%} accuracy (95% interval {low:.1%}–{high:.1%}) on "
+            f"{'deduplicated ' if head['deduplicated'] else ''}{head['split']}{faces}."
+        )
+
+
+def model_in_use(active: ModelVersionInfo | None, shipped: Path) -> ModelInUse:
+    """`active` (the registry's active model) as `ModelInUse`. None means the shipped checkpoint serves (as
+    `ui.load_model` does). The card describes `active` only when it is the shipped file and the version the card
+    measured: a retrained file at the same path is not the model the card describes."""
+    card = read_model_figures(shipped)
+    if active is None:
+        return ModelInUse(card["model_version"] if card else shipped.name, card)
+    is_shipped = (
+        card is not None
+        and Path(active.path).resolve() == shipped.resolve()
+        and active.report.get("model_version") == card["model_version"]
+    )
+    return ModelInUse(active.version, card if is_shipped else None)
 
 
 def _accuracy_sentence(figures: Mapping[str, Any] | None) -> str:
     if not figures or not figures.get("ten_crop_accuracy"):
-        return "The model in use was not measured here; ask the administrator for its accuracy."
+        version = f" (version {figures['model_version']})" if figures and figures.get("model_version") else ""
+        return f"The model in use{version} was not measured here; ask the administrator for its accuracy."
     acc = figures["ten_crop_accuracy"]
     share = " and ".join(f"{100 * v:.0f}%" for v in acc.values())
     return (

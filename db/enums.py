@@ -7,11 +7,11 @@ ROLES: tuple[str, ...] = ("admin", "teacher", "psychologist")
 GROUP_KINDS: tuple[str, ...] = ("class", "caseload")
 CONSENT_STATUSES: tuple[str, ...] = ("pending", "granted", "withdrawn")
 CAPTURE_SOURCES: tuple[str, ...] = ("upload", "camera", "simulated", "video")
-# Which kind of group each non-admin role may be granted.
-KIND_FOR_ROLE: dict[str, str] = {"teacher": "class", "psychologist": "caseload"}
 # Who may open subjects' timelines, set a group's alert rule and read or write timeline notes (always within
 # the groups they were granted); teachers see readings, not per-person trends and clinical notes.
 TIMELINE_ROLES: tuple[str, ...] = ("admin", "psychologist")
+# Who may refer a subject to a psychologist (a teacher within the groups they were granted).
+REFERRER_ROLES: tuple[str, ...] = ("teacher", "admin")
 # A timeline note is 1…TIMELINE_NOTE_MAX_CHARS characters once stripped of surrounding white space.
 TIMELINE_NOTE_MAX_CHARS = 2000
 # The deployment record (one per installation), which decides whether emotion recognition may run at all:

@@ -144,6 +144,7 @@ class GroupAccess(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
 
 
 class Subject(Base):
@@ -166,6 +167,22 @@ class Subject(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     group: Mapped[Group] = relationship(back_populates="subjects")
+
+
+class Referral(Base):
+    """A subject referred to a psychologist, who then sees that subject (not the rest of its group) while the
+    referral is not revoked and the subject's consent is granted. Revoked ones stay as the record's history.
+    No free text: a reason typed about a pupil is health data the pilot does not need to store."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)
+    psychologist_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    referred_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
 
 
 class Meeting(Base):
@@ -230,6 +247,8 @@ class Reading(Base):
     dominance: Mapped[float] = mapped_column(Float)
     model_version: Mapped[str] = mapped_column(String(64))
     consistency_violations: Mapped[str] = mapped_column(String(64), default="")  # comma-separated
+    # vadcore.quality's reason codes, comma-separated; "" when nothing stood out (or saved before revision 0006)
+    quality_flags: Mapped[str] = mapped_column(String(64), default="", server_default="")
     frame_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds from the video's start
     track_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the track within that video
 
@@ -350,3 +369,22 @@ class ModelVersion(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=False)
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     activated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class LoginSession(Base):
+    """One log-in, from the moment the password was accepted to its log-out, expiry or revocation. The browser
+    holds it in an HTTP-only cookie as a random token; only the token's SHA-256 is stored (as is that of the
+    one-time code the browser trades for the cookie), so the table alone cannot be replayed."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    user_agent_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str] = mapped_column(String(32), default="")

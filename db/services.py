@@ -17,7 +17,13 @@ Accounts
     needs_first_admin() -> bool
     create_first_admin(username, password, display_name="") -> UserInfo
     authenticate(username, password, client=None) -> UserInfo | None   (throttled per name and per client)
-    check_session(actor, last_seen=None) -> UserInfo   (SessionEnded: disabled, password changed, idle)
+    check_session(actor, last_seen=None, login_session_id=None) -> UserInfo
+                   (SessionEnded: disabled, password changed, log-in record ended or expired, idle)
+    open_login_session(actor, user_agent=None) -> LoginTicket   (record id + one-time code; LOGIN_LIFETIME)
+    issue_session_token(code) -> str | None   (the cookie's token, once; only its digest is stored)
+    resume_login_session(token, user_agent=None) -> (UserInfo, record id) | None   (audited)
+    end_login_session(actor, login_session_id) -> None   (log-out; audited)
+    (disabling an account, resetting or changing its password ends all its log-in records)
     create_user(actor, username, password, role, display_name="") -> UserInfo          [admin]
     list_users(actor) -> list[UserInfo]                                                 [admin]
     set_password(actor, user_id, new_password) -> None                 [admin, for another user]
@@ -28,6 +34,8 @@ Groups and periods
     create_group(actor, name, kind, keep_images=False, is_simulated=False) -> GroupInfo [admin]
     rename_group(actor, group_id, name) -> GroupInfo                                    [admin]
     grant_access(actor, user_id, group_id) / revoke_access(...) -> None                 [admin]
+                   (any staff member to any group; recorded with who granted it and when)
+    access_overview(actor) -> list[AccessEntry]  (grants and referrals in effect; audited)  [admin]
     list_groups(actor) -> list[GroupInfo]
     create_period(actor, name, starts_on, ends_on) -> PeriodInfo                        [admin]
     list_periods(actor) -> list[PeriodInfo]
@@ -42,6 +50,15 @@ Subjects
     set_consent(actor, subject_id, consent) -> SubjectInfo
     delete_subject(actor, subject_id) -> dict  (deletes their readings, outcomes and timeline notes too,
                                                 and every kept photo they were read from)
+Referrals (db.referrals: one subject record shown to one psychologist, never the rest of its group)
+    list_psychologists(actor) -> list[UserInfo]                                  [teacher, admin]
+    refer_subject(actor, subject_id, psychologist_id, same_code=False) -> list[ReferralInfo]
+                   [teacher with access to the group, admin; consent "granted" only; audited]
+    revoke_referral(actor, referral_id) -> ReferralInfo    [the referrer, the psychologist, admin; audited]
+    list_referrals(actor, group_id=None) -> list[ReferralInfo]   (revoked ones too; audited)
+    referred_to_me(actor) -> list[ReferralInfo]   (in effect: not revoked, consent granted; audited)
+    (a referred subject's readings and timeline notes are open to the psychologist; withdrawing consent ends
+    the subject's referrals; deleting the subject deletes them)
 Sessions, captures, readings
     create_session(actor, group_id, started_at=None, context_note="") -> SessionInfo
     list_sessions(actor, group_id=None) -> list[SessionInfo]
@@ -116,16 +133,18 @@ from sqlalchemy import ColumnElement, CursorResult, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db import referrals
 from db.access import (
     require_admin,
     require_capture,
     require_group,
     require_meeting,
+    require_referrer,
     require_subject,
     require_timeline_role,
     restrict_to_visible,
 )
-from db.deployment import Verdict, analysis_allowed, notice_sheet, read_model_figures
+from db.deployment import Verdict, analysis_allowed, model_in_use, notice_sheet
 from db.engine import session_factory, transaction
 from db.enums import (
     CAPTURE_SOURCES,
@@ -136,7 +155,6 @@ from db.enums import (
     GROUP_KINDS,
     GROUP_NAME_MAX_CHARS,
     JURISDICTIONS,
-    KIND_FOR_ROLE,
     PERIOD_NAME_MAX_CHARS,
     RETENTION_DAYS_MAX,
     ROLES,
@@ -153,25 +171,32 @@ from db.models import (
     Deployment,
     Group,
     GroupAccess,
+    LoginSession,
     Meeting,
     ModelVersion,
     Outcome,
     Period,
     Reading,
+    Referral,
     Subject,
     TimelineNote,
     User,
     utcnow,
 )
+from db.referrals import person_name as _name
 from db.security import hash_password, needs_rehash, verify_password
+from db.session_tokens import digest, new_token
 from db.views import (
+    AccessEntry,
     AlertRuleInfo,
     CaptureResult,
     DeploymentInfo,
     GroupInfo,
     ImportReport,
+    LoginTicket,
     ModelVersionInfo,
     PeriodInfo,
+    ReferralInfo,
     SessionInfo,
     SubjectInfo,
     TimelineNoteInfo,
@@ -181,9 +206,10 @@ from db.views import (
 from vadcore.csv_safety import to_csv as safe_csv
 from vadcore.features import DEFAULT_ALERT_RULE, AlertRule, PeriodSpan, subject_period_features
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
+from vadcore.quality import FLAGS as QUALITY_FLAGS
 from vadcore.readings import FaceReading
 from vadcore.settings import SHIPPED_CHECKPOINT, get_settings
-from vadcore.taxonomy import CLASS_NAMES, VAD_DIMS
+from vadcore.taxonomy import CLASS_NAMES, EXPORT_COLUMNS, VAD_DIMS
 
 if TYPE_CHECKING:  # the service reads only their fields; importing vadcore.video would load PyAV
     from vadcore.video import VideoFace
@@ -208,6 +234,12 @@ LOCK_MAX = timedelta(hours=1)
 CLIENT_MAX_FAILURES = 20
 CLIENT_WINDOW = timedelta(minutes=10)
 _UNKNOWN_NAMES_KEPT = 10_000  # bound on the in-memory failure counts of unknown usernames
+# Log-in sessions (the record behind the session cookie): a log-in lasts at most LOGIN_LIFETIME (a school day and
+# then some), the browser has LOGIN_HANDOFF_TTL to trade its one-time code for the cookie, and a session's last
+# step is written at most every LAST_SEEN_STEP (the idle timeout counts minutes; a write per click would not pay).
+LOGIN_LIFETIME = timedelta(hours=12)
+LOGIN_HANDOFF_TTL = timedelta(minutes=2)
+LAST_SEEN_STEP = timedelta(minutes=1)
 # Serialises the creation of the first administrator and of periods on PostgreSQL (SQLite's BEGIN IMMEDIATE
 # already does): keys of pg_advisory_xact_lock.
 _LOCK_FIRST_ADMIN = 0x7661_6401
@@ -361,18 +393,27 @@ class Service:
             self._audit(s, user, "login", "user", user.id, f"client={client}" if client else "")
             return _user_info(user, logged_in_at=now)
 
-    def check_session(self, actor: UserInfo, last_seen: datetime | None = None) -> UserInfo:
+    def check_session(
+        self, actor: UserInfo, last_seen: datetime | None = None, login_session_id: int | None = None
+    ) -> UserInfo:
         """Whether a log-in still counts, asked on every step of the app: raises `SessionEnded` (with a message
         for the person) when the account was disabled or removed, its password changed or reset since the
-        log-in, or the session was idle (no step since `last_seen`) longer than VADLENS_IDLE_MINUTES. Returns
-        the account as stored now (role and name), with the log-in moment kept."""
+        log-in, the log-in record (`login_session_id`, from `open_login_session`) was ended, revoked or expired,
+        or the session was idle (no step since `last_seen`, or without it since the record's last step) longer
+        than VADLENS_IDLE_MINUTES; the record is then ended and the end audited. Returns the account as stored now
+        (role and name), with the log-in moment kept."""
         now = self.clock()
+        seen_at: datetime | None = None
         try:
             with transaction(self._sessions, write=False) as s:
                 user = self._load_actor(s, actor)
                 current = _user_info(user, logged_in_at=actor.logged_in_at)
+                if login_session_id is not None:
+                    seen_at = self._live_login(s, login_session_id, actor.id, now).last_seen_at
             idle = timedelta(minutes=get_settings().idle_minutes)
-            if last_seen is not None and now - last_seen > idle:
+            # This browser session's last step; a resumed one (a reload) goes by the record's.
+            latest = last_seen if last_seen is not None else seen_at
+            if latest is not None and now - latest > idle:
                 minutes = int(idle.total_seconds() // 60)
                 raise SessionEnded(f"you were logged out after {minutes} minutes without activity")
         except SessionEnded as exc:
@@ -381,8 +422,95 @@ class Service:
                 same = row is not None and row.username == actor.username  # else removed: name it in the row
                 detail = str(exc) if same else f"{actor.username}: {exc}"
                 self._audit(s, actor if same else None, "session_ended", "user", actor.id, detail)
+                if login_session_id is not None:
+                    _end_logins(s, now, "ended", LoginSession.id == login_session_id)
             raise
+        if seen_at is not None and now - seen_at >= LAST_SEEN_STEP:
+            with transaction(self._sessions) as s:
+                s.execute(update(LoginSession).where(LoginSession.id == login_session_id).values(last_seen_at=now))
         return current
+
+    # ---------------------------------------------------------------- log-in sessions (the session cookie)
+
+    def open_login_session(self, actor: UserInfo, user_agent: str | None = None) -> LoginTicket:
+        """Record the log-in `actor` (just returned by `authenticate`, `create_first_admin` or
+        `change_password`) as a server-side session lasting at most LOGIN_LIFETIME, and return its id with a
+        one-time code for `issue_session_token`. `user_agent` (the browser's, if known) binds the session to it."""
+        now = self.clock()
+        code = new_token()
+        with self._unit(actor) as (s, me):
+            row = LoginSession(
+                user_id=me.id,
+                handoff_hash=digest(code),
+                user_agent_hash=digest(user_agent) if user_agent else None,
+                created_at=actor.logged_in_at or now,
+                last_seen_at=now,
+                expires_at=(actor.logged_in_at or now) + LOGIN_LIFETIME,
+                end_reason="",
+            )
+            s.add(row)
+            s.flush()
+            return LoginTicket(row.id, code)
+
+    def issue_session_token(self, code: str) -> str | None:
+        """Trade a log-in's one-time code for the token of its session cookie: once, within LOGIN_HANDOFF_TTL of
+        the log-in, while the log-in counts. Only the token's digest is kept; None when the code is unknown,
+        used, too old or its log-in has ended."""
+        now = self.clock()
+        with transaction(self._sessions) as s:
+            row = s.scalar(select(LoginSession).where(LoginSession.handoff_hash == digest(code)))
+            if row is None:
+                return None
+            row.handoff_hash = None  # used or stale: never again
+            if row.ended_at is not None or now - row.created_at > LOGIN_HANDOFF_TTL or now >= row.expires_at:
+                return None
+            token = new_token()
+            row.token_hash = digest(token)
+            return token
+
+    def resume_login_session(self, token: str, user_agent: str | None = None) -> tuple[UserInfo, int] | None:
+        """The log-in a session cookie's token names (a reload, a bookmark, a new tab), checked as every step is
+        (`check_session`, which raises `SessionEnded` and ends the record when it no longer counts), and its
+        record id; the resumption is audited. None, unaudited, for a token that names no open log-in (never
+        issued, or ended already: its end was audited then)."""
+        with transaction(self._sessions, write=False) as s:
+            row = s.scalar(select(LoginSession).where(LoginSession.token_hash == digest(token)))
+            if row is None or row.ended_at is not None:
+                return None
+            user = s.get(User, row.user_id)
+            if user is None:
+                return None
+            actor = _user_info(user, logged_in_at=row.created_at)
+            session_id, agent = row.id, row.user_agent_hash
+        if agent is not None and user_agent is not None and digest(user_agent) != agent:
+            # The cookie came with another browser than the one that logged in: treat it as stolen.
+            with transaction(self._sessions) as s:
+                _end_logins(s, self.clock(), "other browser", LoginSession.id == session_id)
+                self._audit(s, actor, "session_ended", "user", actor.id, "session cookie sent by another browser")
+            return None
+        current = self.check_session(actor, login_session_id=session_id)
+        with transaction(self._sessions) as s:
+            self._audit(s, current, "session_resumed", "user", current.id, f"login_session={session_id}")
+        return current, session_id
+
+    def end_login_session(self, actor: UserInfo, login_session_id: int) -> None:
+        """Log out: the record ends, so its cookie no longer opens anything (wherever a copy of it is)."""
+        with transaction(self._sessions) as s:
+            ended = _end_logins(
+                s, self.clock(), "logout", LoginSession.id == login_session_id, LoginSession.user_id == actor.id
+            )
+            self._audit(s, actor, "logout", "user", actor.id, f"login_session={login_session_id}" if ended else "")
+
+    @staticmethod
+    def _live_login(s: Session, login_session_id: int, user_id: int, now: datetime) -> LoginSession:
+        """The open log-in record, or `SessionEnded` saying why it no longer counts."""
+        row = s.get(LoginSession, login_session_id)
+        if row is None or row.user_id != user_id or row.ended_at is not None:
+            raise SessionEnded("this log-in was ended (logged out, or revoked by an administrator)")
+        if now >= row.expires_at:
+            hours = int(LOGIN_LIFETIME.total_seconds() // 3600)
+            raise SessionEnded(f"a log-in lasts at most {hours} hours; please log in again")
+        return row
 
     def _client_wait(self, client: str | None, now: datetime) -> timedelta:
         """How long `client` must wait before its next log-in attempt (zero: it may try now)."""
@@ -451,7 +579,8 @@ class Service:
             user.password_hash = password_hash
             user.credentials_changed_at = self.clock()
             user.failed_logins, user.locked_until = 0, None
-            self._audit(s, me, "set_password", "user", user_id)
+            ended = _end_logins(s, self.clock(), "password reset", LoginSession.user_id == user_id)
+            self._audit(s, me, "set_password", "user", user_id, f"sessions_ended={ended}")
 
     def change_password(self, actor: UserInfo, current_password: str, new_password: str) -> UserInfo:
         """Change one's own password; refused unless `current_password` is right (so an unattended
@@ -476,7 +605,9 @@ class Service:
                 raise InvalidInput("the password was changed meanwhile; it was not changed again")
             changed = self.clock()
             me.password_hash, me.credentials_changed_at = password_hash, changed
-            self._audit(s, me, "change_password", "user", me.id)
+            # Every log-in of the account ends, this one too: the page opens a new one for the returned user.
+            ended = _end_logins(s, changed, "password changed", LoginSession.user_id == me.id)
+            self._audit(s, me, "change_password", "user", me.id, f"sessions_ended={ended}")
             return _user_info(me, logged_in_at=changed)
 
     def deactivate_user(self, actor: UserInfo, user_id: int) -> None:
@@ -486,7 +617,8 @@ class Service:
             if me.id == user_id:
                 raise InvalidInput("you cannot disable your own account")
             self._get(s, User, user_id).is_active = False
-            self._audit(s, me, "deactivate_user", "user", user_id)
+            ended = _end_logins(s, self.clock(), "account disabled", LoginSession.user_id == user_id)
+            self._audit(s, me, "deactivate_user", "user", user_id, f"sessions_ended={ended}")
 
     def reactivate_user(self, actor: UserInfo, user_id: int) -> None:
         """Re-enable a disabled account; its password stays as it was (reset it with `set_password` if it
@@ -571,15 +703,18 @@ class Service:
             return view(GroupInfo, group)
 
     def grant_access(self, actor: UserInfo, user_id: int, group_id: int) -> None:
-        """Let a teacher see a class, or a psychologist a caseload (not the other way round)."""
+        """Let a staff member (teacher or psychologist) see a group, of either kind: a psychologist may follow a
+        class, a teacher a caseload. Recorded with who granted it and when; granting it again is refused (the
+        first grant, with its date, stays). Administrators see every group and are given none."""
         with self._unit(actor) as (s, me):
             require_admin(me)
             user = self._get(s, User, user_id)
             group = self._get(s, Group, group_id)
-            if KIND_FOR_ROLE.get(user.role) != group.kind:
-                raise InvalidInput(f"a {user.role} cannot be given a {group.kind}")
-            if s.get(GroupAccess, (user_id, group_id)) is None:
-                s.add(GroupAccess(user_id=user_id, group_id=group_id))
+            if user.role == "admin":
+                raise InvalidInput(f"{user.username} is an administrator and sees every group already")
+            if s.get(GroupAccess, (user_id, group_id)) is not None:
+                raise InvalidInput(f"{user.username} has access to {group.name!r} already")
+            s.add(GroupAccess(user_id=user_id, group_id=group_id, granted_at=utcnow(), granted_by=me.id))
             self._audit(s, me, "grant_access", "group", group_id, f"user={user.username}")
 
     def revoke_access(self, actor: UserInfo, user_id: int, group_id: int) -> None:
@@ -587,6 +722,84 @@ class Service:
             require_admin(me)
             s.execute(delete(GroupAccess).where(GroupAccess.user_id == user_id, GroupAccess.group_id == group_id))
             self._audit(s, me, "revoke_access", "group", group_id, f"user_id={user_id}")
+
+    def access_overview(self, actor: UserInfo) -> list[AccessEntry]:
+        """Who sees what: each grant (user, role, group, since, granted by) and each referral in effect (the
+        psychologist, the subject and its group, since, referred by), by username. Administrators only; the read
+        is audited, since it names referred subjects."""
+        with self._unit(actor, write=False) as (s, me):
+            require_admin(me)
+            entries = referrals.access_entries(s)
+            n_referrals = sum(e.via == "referral" for e in entries)
+            detail = f"grants={len(entries) - n_referrals} referrals={n_referrals}"
+            self._audit(s, me, "view_access_overview", detail=detail)
+            return entries
+
+    # ---------------------------------------------------------------- referrals (db.referrals)
+
+    def list_psychologists(self, actor: UserInfo) -> list[UserInfo]:
+        """The active psychologists a subject may be referred to (for teachers and administrators)."""
+        with self._unit(actor, write=False) as (s, me):
+            require_referrer(me)
+            stmt = select(User).where(User.role == "psychologist", User.is_active).order_by(User.username)
+            return [_user_info(u) for u in s.scalars(stmt)]
+
+    def refer_subject(
+        self, actor: UserInfo, subject_id: int, psychologist_id: int, *, same_code: bool = False
+    ) -> list[ReferralInfo]:
+        """Refer a consenting subject to a psychologist, who then sees that subject's readings and timeline notes
+        (Timelines, "Referred to me"), never the rest of its group. A teacher with access to the subject's group
+        or an administrator; refused unless consent is "granted". With `same_code`, the consenting records with
+        the same code in the other groups the referrer may see are referred too, each as a referral of its own
+        (db.referrals says why this is opt-in). Audited per referral ("refer_subject"). Returns those made."""
+        with self._unit(actor) as (s, me):
+            require_referrer(me)
+            subject = require_subject(s, me, subject_id)
+            psychologist = self._get(s, User, psychologist_id)
+            made = referrals.create(s, me, subject, psychologist, same_code=same_code)
+            for row in made:
+                detail = f"referral={row.id} psychologist={psychologist.username}"
+                self._audit(s, me, "refer_subject", "subject", row.subject_id, detail)
+            return referrals.referrals(s, Referral.id.in_([row.id for row in made]))
+
+    def revoke_referral(self, actor: UserInfo, referral_id: int) -> ReferralInfo:
+        """End a referral: the psychologist no longer sees the subject through it (the row stays, revoked, as
+        the subject's history). The referrer, the psychologist or an administrator; audited."""
+        with self._unit(actor) as (s, me):
+            row = s.get(Referral, referral_id)
+            if row is None:
+                raise NotFound(f"referral {referral_id} does not exist")
+            if me.role != "admin" and me.id not in (row.referred_by, row.psychologist_id):
+                raise PermissionDenied(f"{me.username} may not revoke referral #{referral_id}")
+            if not referrals.end(s, me, referral_id=referral_id):
+                raise InvalidInput(f"referral #{referral_id} was revoked already")
+            self._audit(s, me, "revoke_referral", "subject", row.subject_id, f"referral={referral_id}")
+            return referrals.referrals(s, Referral.id == referral_id)[0]
+
+    def list_referrals(self, actor: UserInfo, group_id: int | None = None) -> list[ReferralInfo]:
+        """Referrals, revoked ones included, oldest first: of the subjects in `group_id` (or every group `actor`
+        may see), and for a psychologist also those made to them. Audited, as a list of subjects is."""
+        with self._unit(actor, write=False) as (s, me):
+            where: list[ColumnElement[bool]] = []
+            if group_id is not None:
+                require_group(s, me, group_id)
+                where.append(Subject.group_id == group_id)
+            elif me.role != "admin":
+                visible = select(GroupAccess.group_id).where(GroupAccess.user_id == me.id)
+                where.append(Subject.group_id.in_(visible) | (Referral.psychologist_id == me.id))
+            found = referrals.referrals(s, *where)
+            self._audit(s, me, "list_referrals", "group", group_id, f"{len(found)} referrals")
+            return found
+
+    def referred_to_me(self, actor: UserInfo) -> list[ReferralInfo]:
+        """The referrals in effect for `actor` (a psychologist): not revoked, consent granted; one per subject
+        record, oldest first. Audited."""
+        with self._unit(actor, write=False) as (s, me):
+            found = referrals.referrals(
+                s, Referral.psychologist_id == me.id, Referral.revoked_at.is_(None), Subject.consent == "granted"
+            )
+            self._audit(s, me, "list_referrals", "user", me.id, f"{len(found)} referrals to me")
+            return found
 
     def list_groups(self, actor: UserInfo) -> list[GroupInfo]:
         with self._unit(actor, write=False) as (s, me):
@@ -729,6 +942,7 @@ class Service:
             counts["readings"] += _delete(s, Reading, Reading.subject_id.in_(subjects))
             counts["notes"] = _delete(s, TimelineNote, TimelineNote.subject_id.in_(subjects))
             counts["outcomes"] = _delete(s, Outcome, Outcome.subject_id.in_(subjects))
+            _delete(s, Referral, Referral.subject_id.in_(subjects))  # access records, like the grants (not counted)
             counts["subjects"] = _delete(s, Subject, Subject.group_id == group_id)
             counts["alert_rules"] = _delete(s, AlertRuleSetting, AlertRuleSetting.group_id == group_id)
             counts["grants"] = _delete(s, GroupAccess, GroupAccess.group_id == group_id)
@@ -777,13 +991,16 @@ class Service:
         """Record consent. Withdrawing it deletes nothing (delete the subject to erase) but stops processing:
         while a subject's consent is not "granted", their readings are left out of `readings_frame`, the export
         and `training_data` (their outcomes too), and no new reading can be assigned to them; granting it again
-        brings the stored readings back."""
+        brings the stored readings back. It also ends the subject's referrals (audited as "revoke_referral")."""
         with self._unit(actor) as (s, me):
             if consent not in CONSENT_STATUSES:
                 raise InvalidInput(f"consent must be one of {CONSENT_STATUSES}")
             subject = require_subject(s, me, subject_id)
             subject.consent = consent
             self._audit(s, me, "set_consent", "subject", subject_id, consent)
+            if consent != "granted":  # a referral rests on consent: granting it again needs a new referral
+                for row in referrals.end(s, me, [subject_id]):
+                    self._audit(s, me, "revoke_referral", "subject", subject_id, f"referral={row.id} consent={consent}")
             return view(SubjectInfo, subject)
 
     def delete_subject(self, actor: UserInfo, subject_id: int) -> dict[str, int]:
@@ -805,6 +1022,7 @@ class Service:
                 "notes": _delete(s, TimelineNote, TimelineNote.subject_id == subject_id),
                 "images_removed": int(cast(CursorResult, cleared).rowcount),
             }
+            _delete(s, Referral, Referral.subject_id == subject_id)  # who could see them: access, not their data
             _delete(s, Subject, Subject.id == subject_id)
             self._audit(s, me, "delete_subject", "subject", subject_id, f"code={subject.code} {_counted(counts)}")
             return counts
@@ -1081,9 +1299,10 @@ class Service:
             return frame
 
     def export_readings_csv(self, actor: UserInfo, **filters) -> str:
-        """The same rows as `readings_frame`, as CSV text (UTF-8, comma separated)."""
+        """The same rows as `readings_frame`, as CSV text (UTF-8, comma separated); the dominance column is headed
+        `dominance_experimental`."""
         with self._unit(actor, write=False) as (s, me):
-            frame = self._readings(s, me, **filters)
+            frame = self._readings(s, me, **filters).rename(columns=EXPORT_COLUMNS)
             self._audit(s, me, "export_readings", "group", filters.get("group_id"), f"rows={len(frame)}")
             # formula cells (a subject code "=HYPERLINK(...)") neutralised for spreadsheets
             return cast(str, safe_csv(frame, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"))
@@ -1168,7 +1387,7 @@ class Service:
         if session_id is not None:
             require_meeting(s, me, session_id)
         if subject_id is not None:
-            require_subject(s, me, subject_id)
+            require_subject(s, me, subject_id, referred=True)
         columns = [
             Reading.id.label("reading_id"),
             Capture.id.label("capture_id"),
@@ -1187,6 +1406,7 @@ class Service:
             Reading.arousal,
             Reading.dominance,
             Reading.consistency_violations,
+            Reading.quality_flags,
             Reading.model_version,
             Reading.box_x,
             Reading.box_y,
@@ -1202,7 +1422,7 @@ class Service:
             .outerjoin(Subject, Reading.subject_id == Subject.id)
             .order_by(Capture.captured_at, Reading.id)
         )
-        stmt = restrict_to_visible(stmt, me, Group.id)
+        stmt = restrict_to_visible(stmt, me, Group.id, Reading.subject_id)  # a referred subject's rows too
         # Processing needs consent: a subject's readings only while it is "granted" (withdrawn, or set back to
         # pending, hides them until it is granted again). Unassigned readings name no one and stay.
         stmt = stmt.where(Reading.subject_id.is_(None) | (Subject.consent == "granted"))
@@ -1268,7 +1488,7 @@ class Service:
         TIMELINE_NOTE_MAX_CHARS characters. The audit row records its length, not its words."""
         with self._unit(actor) as (s, me):
             require_timeline_role(me)
-            require_subject(s, me, subject_id)
+            require_subject(s, me, subject_id, referred=True)
             body = text.strip()
             if not body:
                 raise InvalidInput("the note is empty")
@@ -1286,7 +1506,7 @@ class Service:
         """The notes on a subject's timeline, oldest first."""
         with self._unit(actor, write=False) as (s, me):
             require_timeline_role(me)
-            require_subject(s, me, subject_id)
+            require_subject(s, me, subject_id, referred=True)
             rows = s.execute(
                 select(TimelineNote, User)
                 .outerjoin(User, TimelineNote.author_id == User.id)
@@ -1554,7 +1774,7 @@ class Service:
             groups = [self._group_processing(s, g) for g in s.scalars(select(Group).order_by(Group.name))]
             accounts = dict(s.execute(select(User.role, func.count()).where(User.is_active).group_by(User.role)).all())
             versions = sorted(s.scalars(select(Reading.model_version).distinct()).all())
-            figures = read_model_figures(get_settings().checkpoint)
+            figures = self._figures_in_use(s)
             record = {
                 "generated_at": utcnow().isoformat(timespec="seconds"),
                 "controller": None
@@ -1597,16 +1817,16 @@ class Service:
                 "access_rule": "administrators see every group; teachers and psychologists only the groups they "
                 "were granted (checked by the service layer on every call)",
                 "model": {
-                    "model_version": figures["model_version"] if figures else "unknown (no measured figures)",
+                    "model_version": figures["model_version"],
                     "accuracy": ", ".join(
-                        f"{split} {100 * v:.1f}%" for split, v in (figures or {}).get("ten_crop_accuracy", {}).items()
+                        f"{split} {100 * v:.1f}%" for split, v in figures.get("ten_crop_accuracy", {}).items()
                     )
-                    or "not measured",
+                    or "not measured here (not the shipped model: see its check on Admin, Model)",
                     "vad_agreement": ", ".join(
-                        f"{dim} {r:.2f}" for dim, r in (figures or {}).get("vad_pearson_with_people", {}).items()
+                        f"{dim} {r:.2f}" for dim, r in figures.get("vad_pearson_with_people", {}).items()
                     )
                     or "not measured",
-                    "measured_with": figures["measured_with"] if figures else "",
+                    "measured_with": figures.get("measured_with", ""),
                     "versions_in_readings": versions,
                 },
                 "safeguards": [
@@ -1638,9 +1858,17 @@ class Service:
                     "retention_days": group.retention_days,
                 },
                 {"administrator": int(admins)} | self._group_access_counts(s, group_id),
-                read_model_figures(get_settings().checkpoint),
+                self._figures_in_use(s),
             )
             return text_
+
+    @staticmethod
+    def _figures_in_use(s: Session) -> dict:
+        """The active model's version, with the shipped model card's figures only when it is the shipped model
+        (`db.deployment.model_in_use`; with none active the app serves the shipped one)."""
+        row = s.scalar(select(ModelVersion).where(ModelVersion.is_active))
+        in_use = model_in_use(Service._model_info(s, row) if row is not None else None, SHIPPED_CHECKPOINT)
+        return {**(in_use.figures or {}), "model_version": in_use.version}
 
     @staticmethod
     def _deployment_info(s: Session) -> DeploymentInfo | None:
@@ -1965,6 +2193,16 @@ def looks_like_a_name(code: str) -> bool:
     return len(named) >= 2 and all(capitalised(w) for w in named)
 
 
+def _end_logins(s: Session, now: datetime, reason: str, *where: ColumnElement[bool]) -> int:
+    """End the open log-in records that match `where` (their cookies then open nothing); how many."""
+    result = s.execute(
+        update(LoginSession)
+        .where(LoginSession.ended_at.is_(None), *where)
+        .values(ended_at=now, end_reason=reason, handoff_hash=None)
+    )
+    return cast(CursorResult, result).rowcount
+
+
 def _delete(s: Session, model: type[Base], *where: ColumnElement[bool]) -> int:
     """Delete the rows of `model` that match `where`; how many went. The ORM's copies are not synchronised:
     the callers read nothing they deleted afterwards."""
@@ -2030,13 +2268,6 @@ def _flush_unique(s: Session, message: str) -> None:
         raise InvalidInput(message) from exc
 
 
-def _name(user: User | None) -> str:
-    """How the app names an author: display name, else username; a removed account says so."""
-    if user is None:
-        return "(removed account)"
-    return user.display_name or user.username
-
-
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise InvalidInput("times must carry a time zone (e.g. datetime.now(timezone.utc))")
@@ -2055,6 +2286,8 @@ def _check_reading(r: FaceReading) -> None:
         value = getattr(r, dim)
         if not (math.isfinite(value) and -1 - 1e-6 <= value <= 1 + 1e-6):
             raise InvalidInput(f"{dim} must lie in −1…+1")
+    if not set(r.quality_flags) <= set(QUALITY_FLAGS):
+        raise InvalidInput(f"quality flags must be among {QUALITY_FLAGS}")
 
 
 def _reading_row(
@@ -2084,4 +2317,5 @@ def _reading_row(
         dominance=float(r.dominance),
         model_version=r.model_version,
         consistency_violations=",".join(r.consistency_violations),
+        quality_flags=",".join(r.quality_flags),
     )

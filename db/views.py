@@ -23,6 +23,15 @@ class UserInfo:
 
 
 @dataclass(frozen=True)
+class LoginTicket:
+    """A log-in just recorded (`Service.open_login_session`): its record, and the one-time code the browser
+    trades for the session cookie (`Service.issue_session_token`) within LOGIN_HANDOFF_TTL."""
+
+    session_id: int
+    code: str
+
+
+@dataclass(frozen=True)
 class GroupInfo:
     id: int
     name: str
@@ -133,6 +142,48 @@ class ModelVersionInfo:
     @property
     def failed(self) -> list[str]:
         return list(self.report.get("failed", []))
+
+
+@dataclass(frozen=True)
+class ReferralInfo:
+    """A subject referred to a psychologist. Names are display names (else usernames), "(removed account)" where
+    the account is gone; codes and names are typed by people: render them as text, never markdown."""
+
+    id: int
+    subject_id: int
+    subject_code: str
+    group_id: int
+    group_name: str
+    consent: str  # the subject's consent now: a referral shows nothing unless it is "granted"
+    psychologist_id: int
+    psychologist: str
+    referred_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """One line of the access overview: a grant of a whole group (`via` "grant"), or a subject of that group
+    referred to a psychologist (`via` "referral", with the subject and the referral's id)."""
+
+    user_id: int
+    username: str
+    role: str
+    user_active: bool
+    group_id: int
+    group_name: str
+    via: str  # "grant" or "referral"
+    since: datetime
+    granted_by: str  # "" for a grant made before who granted was recorded
+    subject_id: int | None = None
+    subject_code: str | None = None
+    referral_id: int | None = None
 
 
 def view(cls, row):

@@ -18,6 +18,7 @@ FLASH_KEY = "admin_flash"  # a success message kept over the rerun that follows 
 CLEAR_KEY = "admin_clear"  # form fields to empty at the next run, after a change went through
 AUDIT_KEY = "admin_audit_log"  # the audit rows last asked for, with the filters they were asked with
 MODEL_REPORT_KEY = "admin_model_report"  # the model last registered here, to show its check report
+OVERVIEW_KEY = "admin_access_overview"  # who sees what, as last read here (an audited read, made when asked)
 
 user = ui.require_user("admin")
 svc = ui.service()
@@ -39,8 +40,8 @@ if FLASH_KEY in st.session_state:
     st.success(st.session_state.pop(FLASH_KEY), icon=":material/check_circle:")
 
 warn_unrecorded_deployment(svc, user)
-users_tab, groups_tab, retention_tab, model_tab, data_tab, deployment_tab = st.tabs(
-    ["Users", "Groups and access", "Retention", "Model", "Database and export", "Deployment"]
+users_tab, groups_tab, access_tab, retention_tab, model_tab, data_tab, deployment_tab = st.tabs(
+    ["Users", "Groups and access", "Who sees what", "Retention", "Model", "Database and export", "Deployment"]
 )
 
 # ---------------------------------------------------------------- users
@@ -140,7 +141,7 @@ with groups_tab:
                     "new_group_keep",
                 )
     with access_col.form("access"):
-        st.markdown("**Access**: teachers see classes, psychologists caseloads")
+        st.markdown("**Access**: any teacher or psychologist to any group (a psychologist may follow a class)")
         staff = {u.id: u for u in users if u.role != "admin" and u.is_active}
         who = st.selectbox(
             "User", list(staff), format_func=lambda i: f"{staff[i].username} ({staff[i].role})", key="access_user"
@@ -154,6 +155,7 @@ with groups_tab:
             and which
             and ui.succeeded(lambda: svc.grant_access(user, who, which))
         ):
+            st.session_state.pop(OVERVIEW_KEY, None)  # no longer true: read it again when asked
             st.success(f"{ui.plain(staff[who].username)} can now open {ui.plain(by_gid[which].name)}.")
         if (
             revoke.form_submit_button("Revoke")
@@ -161,6 +163,7 @@ with groups_tab:
             and which
             and ui.succeeded(lambda: svc.revoke_access(user, who, which))
         ):
+            st.session_state.pop(OVERVIEW_KEY, None)
             st.success(f"{ui.plain(staff[who].username)} can no longer open {ui.plain(by_gid[which].name)}.")
     rename_col, delete_col = st.columns(2)
     if by_gid:
@@ -255,6 +258,64 @@ with groups_tab:
                     "period_start",
                     "period_end",
                 )
+
+# ---------------------------------------------------------------- who sees what
+with access_tab:
+    st.caption(
+        "Each grant of a group (who granted it, since when) and each referral in effect (a psychologist sees that "
+        "one subject, not its group). Administrators see every group without a grant. The list is read when you ask "
+        "for it, and each reading of it is logged, since it names referred subjects."
+    )
+    if st.button("Show who sees what", key="access_overview_show"):
+        st.session_state[OVERVIEW_KEY] = ui.attempt(lambda: svc.access_overview(user))
+    overview = st.session_state.get(OVERVIEW_KEY)
+    if overview is not None:
+        # Names and codes are typed by people: a dataframe shows them as they are, never as markdown.
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "user": e.username + ("" if e.user_active else " (disabled)"),
+                        "role": e.role,
+                        "group": e.group_name,
+                        "access via": "referral of " + (e.subject_code or "") if e.via == "referral" else "grant",
+                        "since": e.since,
+                        "granted by": e.granted_by or "(not recorded)",
+                    }
+                    for e in overview
+                ],
+                columns=["user", "role", "group", "access via", "since", "granted by"],
+            ),
+            hide_index=True,
+            width="stretch",
+            key="access_overview_table",
+        )
+        if overview:
+            entries = dict(enumerate(overview))
+            with st.form("revoke_access_entry"):
+                pick = st.selectbox(
+                    "Access to revoke",
+                    list(entries),
+                    format_func=lambda i: (
+                        f"{entries[i].username}: {entries[i].group_name}"
+                        + (f", referral of {entries[i].subject_code}" if entries[i].via == "referral" else " (grant)")
+                    ),
+                    key="access_revoke_pick",
+                )
+                if st.form_submit_button("Revoke this access"):
+                    e = entries[pick]
+                    if ui.succeeded(
+                        lambda: (
+                            svc.revoke_access(user, e.user_id, e.group_id)
+                            if e.referral_id is None
+                            else svc.revoke_referral(user, e.referral_id)
+                        )
+                    ):
+                        st.session_state[OVERVIEW_KEY] = ui.attempt(lambda: svc.access_overview(user))
+                        what = ui.plain(e.subject_code or e.group_name)
+                        done(f"Revoked: {ui.plain(e.username)} no longer sees {what}.")
+        else:
+            st.info("Nobody has access through a grant or a referral yet.")
 
 # ---------------------------------------------------------------- retention and deletion
 # Names, codes and notes typed by users appear only in st.text, selectbox options and tables, never in markdown.

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from ui import photos
+from ui import model_note, photos
 from ui.deployment import require_analysis_allowed
+from vadcore.taxonomy import DOMINANCE_HELP
 
 user = ui.require_user()
 svc = ui.service()
@@ -54,16 +55,14 @@ files = st.file_uploader(
     max_upload_size=photos.MAX_PHOTO_MB,  # the browser refuses larger files; the page checks again below
 )
 st.caption(photos.limits_note())
+model_note.show()  # the active model and its card's headline
 inputs = [(f.name, f.getvalue(), "upload") for f in files or []]
 if st.toggle("Take a photo with the camera", key="use_camera"):
     shot = st.camera_input("Camera", key=f"camera_{nonce}")
     if shot is not None:
         inputs.append(("camera photo", shot.getvalue(), "camera"))
 if not inputs:
-    st.caption(
-        f"Readings will be saved to session #{session_id} of {ui.plain(group.name)}. "
-        f"Model {ui.plain(ui.predictor().model_version)}."
-    )
+    st.caption(f"Readings will be saved to session #{session_id} of {ui.plain(group.name)}.")
     st.stop()
 
 # ---------------------------------------------------------------- analysis (each distinct photo once)
@@ -100,7 +99,10 @@ if len(assignable) < len(subjects):
         "and cannot be assigned (Subjects page)."
     )
 
-ready = []  # (upload, analysis, assignment column)
+exclude_flagged = st.toggle(
+    photos.EXCLUDE_FLAGGED_LABEL, value=True, key="exclude_flagged", help=photos.EXCLUDE_FLAGGED_HELP
+)
+ready = []  # (upload, analysis, readings to save, their subjects)
 for upload in uploads:
     checksum, name = upload.checksum, upload.name
     result, seconds = cache[checksum]
@@ -154,6 +156,7 @@ for upload in uploads:
                 "A": [r.arousal for r in result.readings],
                 "D": [r.dominance for r in result.readings],
                 "Note": [photos.consistency_note(r) for r in result.readings],
+                "Quality": [photos.quality_note(r) for r in result.readings],
             }
         )
         edited = table.data_editor(
@@ -167,8 +170,11 @@ for upload in uploads:
                 "Confidence": st.column_config.NumberColumn("Conf.", format="percent", help="Probability of the class"),
                 "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
                 "A": st.column_config.NumberColumn("A", format="%+.2f", help="Arousal, −1…+1"),
-                "D": st.column_config.NumberColumn("D", format="%+.2f", help="Dominance, −1…+1"),
+                "D": st.column_config.NumberColumn(
+                    "D (exp.)", format="%+.2f", help=f"Dominance, −1…+1. {DOMINANCE_HELP}"
+                ),
                 "Note": st.column_config.TextColumn("Note", help=photos.CONSISTENCY_HELP),
+                "Quality": st.column_config.TextColumn("Quality", help=photos.QUALITY_HELP),
                 "Subject": st.column_config.SelectboxColumn(
                     "Subject",
                     options=[ANON, *assignable],
@@ -177,16 +183,19 @@ for upload in uploads:
                 ),
             },
         )
-        if not earlier or again:
-            ready.append((upload, result, [assignable.get(code) for code in edited["Subject"]]))
+        if left_out := photos.left_out_note(result.readings, exclude_flagged):
+            table.caption(left_out)
+        saving = photos.to_save(result.readings, [assignable.get(code) for code in edited["Subject"]], exclude_flagged)
+        if (not earlier or again) and saving[0]:
+            ready.append((upload, result, *saving))
 
 # ---------------------------------------------------------------- save, one click for every photo shown
 if ready:
-    faces = sum(len(r[1].readings) for r in ready)
+    faces = sum(len(r[2]) for r in ready)
     label = f"Save {faces} reading{'s' if faces != 1 else ''} from {len(ready)} photo{'s' if len(ready) != 1 else ''}"
     if st.button(label, type="primary", key="save", icon=":material/save:"):
         done, failed = [], []
-        for upload, result, assignment in ready:
+        for upload, result, readings, assignment in ready:
             name = upload.name
             codes = [c for c in assignment if c is not None]
             if len(codes) != len(set(codes)):
@@ -200,7 +209,7 @@ if ready:
                     svc.save_capture,
                     user,
                     session_id,
-                    result.readings,
+                    readings,
                     assignment,
                     result.checksum,
                     upload.source,

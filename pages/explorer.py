@@ -6,12 +6,14 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 import ui
-from ui import corrections, figures
+from ui import corrections, figures, model_note
 from vadcore.csv_safety import to_csv
+from vadcore.taxonomy import DOMINANCE_HELP, DOMINANCE_LABEL, EXPORT_COLUMNS
 
 user = ui.require_user()
 svc = ui.service()
 st.title("Session explorer")
+model_note.show()  # the model that reads new photos and its card's headline
 corrections.show_flash()
 
 # ---------------------------------------------------------------- filters
@@ -71,7 +73,8 @@ tab3d, tab2d, tabmix, tabrows, tabfix = st.tabs(["3D V–A–D", "2D projections
 with tab3d:
     st.plotly_chart(figures.vad_scatter_3d(frame), key="vad3d", width="stretch")
     st.caption(
-        f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. Hover a point for subject and time."
+        f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. Hover a point for subject and time. "
+        + DOMINANCE_HELP
     )
 with tab2d:
     st.plotly_chart(figures.vad_projections(frame), key="vad2d", width="stretch")
@@ -95,10 +98,16 @@ with tabrows:
         "consistency_violations",
         "model_version",
     ]
-    st.dataframe(frame[columns], hide_index=True, width="stretch", height=320)
+    st.dataframe(
+        frame[columns],
+        hide_index=True,
+        width="stretch",
+        height=320,
+        column_config={"dominance": st.column_config.NumberColumn(DOMINANCE_LABEL, help=DOMINANCE_HELP)},
+    )
     st.download_button(
         "Download these readings (CSV)",
-        to_csv(frame, index=False),  # formula cells neutralised for spreadsheets
+        to_csv(frame.rename(columns=EXPORT_COLUMNS), index=False),  # formula cells neutralised for spreadsheets
         file_name="vadlens_readings.csv",
         mime="text/csv",
         key="explore_csv",

@@ -1,10 +1,10 @@
-"""Subjects: pseudonymous codes in a group, and their consent status."""
+"""Subjects: pseudonymous codes in a group, their consent status, and their referrals to psychologists."""
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from db.enums import CONSENT_STATUSES
+from db.enums import CONSENT_STATUSES, REFERRER_ROLES
 from db.services import looks_like_a_name
 from ui.deployment import notice_download
 
@@ -76,3 +76,74 @@ if subjects:
         if st.form_submit_button("Save consent"):
             if ui.attempt(lambda: svc.set_consent(user, sid, new)):
                 st.rerun()
+
+# ---------------------------------------------------------------- referrals to a psychologist
+st.subheader("Referrals")
+st.caption(
+    "A teacher or an administrator refers a subject whose consent is granted to a psychologist, who then sees that "
+    "subject's readings on the Timelines page (this subject only, not the rest of the group). The referrer, the "
+    "psychologist or an administrator can revoke it; withdrawing consent ends it."
+)
+referrals = ui.attempt(lambda: svc.list_referrals(user, group.id)) or []
+if referrals:
+    # Codes and names are typed by people: a dataframe shows them as they are, never as markdown.
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "subject": r.subject_code,
+                    "psychologist": r.psychologist,
+                    "referred by": r.referred_by,
+                    "since": r.created_at,
+                    "status": "active" if r.active else f"revoked {r.revoked_at:%Y-%m-%d} by {r.revoked_by}",
+                }
+                for r in referrals
+            ]
+        ),
+        hide_index=True,
+        width="content",
+        key="referrals_table",
+    )
+else:
+    st.caption("No referrals in this group.")
+refer_col, revoke_col = st.columns(2)
+if subjects and user.role in REFERRER_ROLES:
+    psychologists = {p.id: p for p in ui.attempt(lambda: svc.list_psychologists(user)) or []}
+    with refer_col.form("refer_subject"):
+        st.markdown("**Refer a subject to a psychologist**")
+        by_id = {s.id: s for s in subjects}
+        rsid = st.selectbox(
+            "Subject", list(by_id), format_func=lambda i: f"{by_id[i].code} ({by_id[i].consent})", key="refer_subject"
+        )
+        pid = st.selectbox(
+            "Psychologist",
+            list(psychologists),
+            format_func=lambda i: psychologists[i].display_name or psychologists[i].username,
+            key="refer_psychologist",
+        )
+        same_code = st.checkbox(
+            "Also this code in my other groups",
+            key="refer_same_code",
+            help="Only where a pupil keeps one code in every class: elsewhere the same code is another child.",
+        )
+        if st.form_submit_button("Refer") and pid is not None:
+            made = ui.attempt(lambda: svc.refer_subject(user, rsid, pid, same_code=same_code), "Not referred")
+            if made:
+                code, where, to = made[0].subject_code, ", ".join(r.group_name for r in made), made[0].psychologist
+                st.session_state["subjects_flash"] = f"Referred {ui.plain(code)} ({ui.plain(where)}) to {ui.plain(to)}."
+                st.rerun()
+active = {r.id: r for r in referrals if r.active}
+if active:
+    with revoke_col.form("revoke_referral"):
+        st.markdown("**Revoke a referral**")
+        rid = st.selectbox(
+            "Referral",
+            list(active),
+            format_func=lambda i: f"{active[i].subject_code} → {active[i].psychologist} (#{i})",
+            key="revoke_referral",
+        )
+        if st.form_submit_button("Revoke referral") and ui.succeeded(
+            lambda: svc.revoke_referral(user, rid), "Not revoked"
+        ):
+            st.session_state["subjects_flash"] = f"Referral #{rid} revoked."
+            st.rerun()

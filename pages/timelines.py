@@ -7,113 +7,143 @@ import streamlit as st
 
 import ui
 from db.enums import TIMELINE_NOTE_MAX_CHARS, TIMELINE_ROLES
-from ui import figures
+from ui import figures, model_note
 from ui import video as videos
 from vadcore.features import (
     ALERT_DIRECTIONS,
+    DEFAULT_ALERT_RULE,
     MAX_RUN_LENGTH,
     AlertRule,
     rule_fires,
     rule_status_by_subject,
     session_summary,
 )
-from vadcore.taxonomy import VAD_DIMS, VAD_MAX, VAD_MIN
+from vadcore.taxonomy import DOMINANCE_HELP, DOMINANCE_LABEL, VAD_DIMS, VAD_MAX, VAD_MIN
 
 RULE_KEYS = ("rule_dim", "rule_direction", "rule_threshold", "rule_n")
+IN_GROUPS, REFERRED = "In my groups", "Referred to me"
 
 user = ui.require_user(*TIMELINE_ROLES)
 svc = ui.service()
 st.title("Timelines")
+model_note.show()  # the model that reads new photos and its card's headline
 
-with st.columns(2)[0]:
-    group = ui.require_group(svc, user, key="timeline_group")
-subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
-if not subjects:
-    st.info("This group has no subjects yet (Subjects page).")
-    st.stop()
-stored = ui.attempt(lambda: svc.alert_rule(user, group.id))
-if stored is None:
-    st.stop()
-group_sessions = ui.attempt(lambda: svc.list_sessions(user, group.id)) or []
+# Subjects referred to a psychologist are shown one by one, from whichever group they are in; never their group.
+referred = {}
+if user.role == "psychologist":
+    referred = {r.subject_id: r for r in ui.attempt(lambda: svc.referred_to_me(user)) or []}
+source = st.radio("Subjects", (IN_GROUPS, REFERRED), horizontal=True, key="timeline_source") if referred else IN_GROUPS
+if source == REFERRED:
+    # No group is open: no group rule, no session notes (they may speak of others), the default rule.
+    group, stored, group_sessions = None, None, []
+    labels = {i: f"{r.subject_code} ({r.group_name}; referred by {r.referred_by})" for i, r in referred.items()}
+else:
+    with st.columns(2)[0]:
+        group = ui.require_group(svc, user, key="timeline_group")
+    subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
+    if not subjects:
+        st.info("This group has no subjects yet (Subjects page).")
+        st.stop()
+    stored = ui.attempt(lambda: svc.alert_rule(user, group.id))
+    if stored is None:
+        st.stop()
+    group_sessions = ui.attempt(lambda: svc.list_sessions(user, group.id)) or []
+    labels = {i: f"{s.code} (consent: {s.consent})" for i, s in subjects.items()}
 starts = {s.id: s.started_at for s in group_sessions}
 
 # ---------------------------------------------------------------- the group's subjects under its stored rule
 # One read of the group's readings per page run (audited once, not per subject); withdrawn consent hides them.
-group_frame = ui.attempt(lambda: svc.readings_frame(user, group_id=group.id))
-with st.expander("Subjects whose alert rule fires now", expanded=True):
-    st.caption(
-        f"The group's {'default' if stored.is_default else 'stored'} rule: {stored.rule.describe()}. "
-        "Only subjects with readings in this group (and consent granted) are listed; select a row to open "
-        "that subject's timeline below."
-    )
-    if group_frame is not None and group_frame.empty:
-        st.caption("No readings in this group yet.")
-    elif group_frame is not None:
-        status = rule_status_by_subject(group_frame, starts, stored.rule)
-        table_key = f"caseload_{group.id}"  # one per group: a row picked in one group is not applied to another
-
-        def open_selected(key: str = table_key, ids: tuple[int, ...] = tuple(map(int, status["subject_id"]))) -> None:
-            # A callback runs before the next run draws the subject picker, so it may set the picker's value.
-            rows = st.session_state[key].selection.rows
-            if rows and ids[rows[0]] in subjects:
-                st.session_state["timeline_subject"] = ids[rows[0]]
-
-        st.text(f"The rule fires now for {int(status['fires_now'].sum())} of {len(status)} subjects.")
-        # Codes are typed by people: a dataframe shows them as they are, never as markdown.
-        st.dataframe(
-            status.drop(columns="subject_id"),
-            key=table_key,
-            on_select=open_selected,
-            selection_mode="single-row",
-            hide_index=True,
-            column_config={
-                "subject_code": "Subject",
-                "sessions": "Sessions",
-                "last_session": st.column_config.DatetimeColumn("Last session", format="YYYY-MM-DD"),
-                "fires_now": st.column_config.CheckboxColumn("Fires now"),
-                "since": st.column_config.DatetimeColumn(
-                    "Since", format="YYYY-MM-DD", help="The first session of the run in a row that meets the rule"
-                ),
-                "latest_mean": st.column_config.NumberColumn(f"Latest {stored.rule.dim} mean", format="%+.2f"),
-                "sessions_fired": st.column_config.NumberColumn("Sessions it fired"),
-            },
+if group is not None and stored is not None:
+    group_frame = ui.attempt(lambda: svc.readings_frame(user, group_id=group.id))
+    with st.expander("Subjects whose alert rule fires now", expanded=True):
+        st.caption(
+            f"The group's {'default' if stored.is_default else 'stored'} rule: {stored.rule.describe()}. "
+            "Only subjects with readings in this group (and consent granted) are listed; select a row to open "
+            "that subject's timeline below."
         )
+        if group_frame is not None and group_frame.empty:
+            st.caption("No readings in this group yet.")
+        elif group_frame is not None:
+            status = rule_status_by_subject(group_frame, starts, stored.rule)
+            table_key = f"caseload_{group.id}"  # one per group: a row picked in one group is not applied to another
+
+            def open_selected(
+                key: str = table_key, ids: tuple[int, ...] = tuple(map(int, status["subject_id"]))
+            ) -> None:
+                # A callback runs before the next run draws the subject picker, so it may set the picker's value.
+                rows = st.session_state[key].selection.rows
+                if rows and ids[rows[0]] in subjects:
+                    st.session_state["timeline_subject"] = ids[rows[0]]
+
+            st.text(f"The rule fires now for {int(status['fires_now'].sum())} of {len(status)} subjects.")
+            # Codes are typed by people: a dataframe shows them as they are, never as markdown.
+            st.dataframe(
+                status.drop(columns="subject_id"),
+                key=table_key,
+                on_select=open_selected,
+                selection_mode="single-row",
+                hide_index=True,
+                column_config={
+                    "subject_code": "Subject",
+                    "sessions": "Sessions",
+                    "last_session": st.column_config.DatetimeColumn("Last session", format="YYYY-MM-DD"),
+                    "fires_now": st.column_config.CheckboxColumn("Fires now"),
+                    "since": st.column_config.DatetimeColumn(
+                        "Since", format="YYYY-MM-DD", help="The first session of the run in a row that meets the rule"
+                    ),
+                    "latest_mean": st.column_config.NumberColumn(f"Latest {stored.rule.dim} mean", format="%+.2f"),
+                    "sessions_fired": st.column_config.NumberColumn("Sessions it fired"),
+                },
+            )
 
 with st.columns(2)[0]:
     subject_id = st.selectbox(
         "Subject",
-        list(subjects),
-        key="timeline_subject",
-        format_func=lambda i: f"{subjects[i].code} (consent: {subjects[i].consent})",
+        list(labels),
+        key="timeline_subject" if stored is not None else "timeline_referred_subject",
+        format_func=labels.get,
     )
+if stored is None and st.button("End this referral", key="timeline_end_referral", icon=":material/link_off:"):
+    if ui.succeeded(lambda: svc.revoke_referral(user, referred[subject_id].id), "The referral was not ended"):
+        st.rerun()
 
 # ---------------------------------------------------------------- the group's alert rule
 # The editor shows the group's stored rule when the group changes, the rule was saved (here or by someone
 # else) or the page is opened again (Streamlit drops the state of widgets another page did not draw); edits in
 # between apply to the charts at once and last until then.
-loaded = (group.id, stored.set_at)
+loaded = ("referred", None) if stored is None else (group.id, stored.set_at)
 if st.session_state.get("rule_loaded") != loaded or any(k not in st.session_state for k in RULE_KEYS):
-    r = stored.rule
+    r = DEFAULT_ALERT_RULE if stored is None else stored.rule
     st.session_state.update(dict(zip(RULE_KEYS, (r.dim, r.direction, r.threshold, r.run_length)), rule_loaded=loaded))
 with st.expander("Alert rule", expanded=True):
     r1, r2, r3, r4 = st.columns(4)
-    dim = r1.selectbox("Dimension", VAD_DIMS, key="rule_dim")
+    dim = r1.selectbox(
+        "Dimension",
+        VAD_DIMS,
+        key="rule_dim",
+        format_func=lambda d: DOMINANCE_LABEL if d == "dominance" else d,
+        help=DOMINANCE_HELP,
+    )
     direction = r2.selectbox("Fires when the session mean is", ALERT_DIRECTIONS, key="rule_direction")
     threshold = r3.number_input("Threshold (−1…+1)", VAD_MIN, VAD_MAX, step=0.05, key="rule_threshold")
     run_length = r4.number_input("for at least N sessions in a row", 1, MAX_RUN_LENGTH, step=1, key="rule_n")
     rule = AlertRule(dim, direction, float(threshold), int(run_length))
-    if st.button("Save as the group's rule", key="save_rule", icon=":material/save:", disabled=rule == stored.rule):
+    if stored is not None and st.button(
+        "Save as the group's rule", key="save_rule", icon=":material/save:", disabled=rule == stored.rule
+    ):
         saved = ui.attempt(lambda: svc.set_alert_rule(user, group.id, rule), "The rule was not saved")
         if saved is not None:
             stored = saved
             st.session_state["rule_loaded"] = (group.id, saved.set_at)
             st.success(f"Saved as the group's rule: {rule.describe()}.")
     # Names are typed by people: st.text shows them as they are, never as markdown (so do the messages here).
-    if stored.is_default:
+    if stored is None:
+        st.text(f"Referred subjects are shown with the default rule ({DEFAULT_ALERT_RULE.describe()}).")
+    elif stored.is_default:
         st.text(f"{group.name} has no stored rule yet; this is the default ({stored.rule.describe()}).")
     else:
         st.text(f"Stored rule: {stored.rule.describe()}; set by {stored.set_by}, {stored.set_at:%Y-%m-%d %H:%M} UTC.")
-    if rule != stored.rule:
+    if stored is not None and rule != stored.rule:
         st.caption("The charts below use the edited rule; it applies to everyone once saved.")
 
 # ---------------------------------------------------------------- the sessions

@@ -6,7 +6,7 @@ from functools import partial
 import streamlit as st
 
 import ui
-from ui import figures
+from ui import figures, model_note, photos
 from ui import video as videos
 from ui.deployment import require_analysis_allowed
 from vadcore.images import image_checksum
@@ -41,7 +41,7 @@ st.caption(
     "recordings with scripts/analyse.py."
 )
 if upload is None:
-    st.caption(f"Model {ui.plain(ui.predictor().model_version)}.")  # the active one (Admin, Model)
+    model_note.show()  # the active model and its card's headline
     st.stop()
 
 data = upload.getvalue()
@@ -124,21 +124,30 @@ for track in result.tracks:
                 key=f"video_curve_{track.track_id}",
                 width="stretch",
             )
+            if quality := videos.track_quality_note(result, track.track_id):
+                st.text(quality)
 
 # ---------------------------------------------------------------- save, one click
 saved = st.session_state.setdefault("video_saved", {})  # checksum -> session id
 if checksum in saved:
     st.info(f"This video is saved already, as session #{saved[checksum]}.")
     st.stop()
-n = len(result.faces)
+exclude_flagged = st.toggle(
+    photos.EXCLUDE_FLAGGED_LABEL, value=True, key="video_exclude_flagged", help=photos.EXCLUDE_FLAGGED_HELP
+)
+faces, kept_assignments = videos.to_save(result, assignments, exclude_flagged)
+n = len(faces)
+if not faces:
+    st.info("Every reading of this video has a quality warning; turn the switch above off to save them anyway.")
+    st.stop()
 if st.button(f"Save {n} reading{'s' if n != 1 else ''} as a new session", type="primary", key="video_save"):
     stored = ui.attempt(
         partial(
             svc.save_video_session,
             user,
             group.id,
-            result.faces,
-            assignments,
+            faces,
+            kept_assignments,
             checksum,
             context_note=note.strip(),
             thumbnails_png=videos.contact_sheet_png(result.tracks),
@@ -147,7 +156,7 @@ if st.button(f"Save {n} reading{'s' if n != 1 else ''} as a new session", type="
     )
     if stored is not None:
         saved[checksum] = stored.session_id
-        n_assigned = sum(a is not None for a in assignments.values())
+        n_assigned = sum(a is not None for a in kept_assignments.values())
         st.session_state["video_flash"] = (
             f"Saved {len(stored.reading_ids)} readings of {len(result.tracks)} track(s), {n_assigned} assigned, "
             f"as session #{stored.session_id}"

@@ -5,9 +5,14 @@
 Each PATH is a photo, a video or a folder (read recursively; hidden files are skipped). Rows: file, kind,
 time_s, frame_index, track_id, face_index, box, detection score, class, confidence, the seven class
 probabilities, valence, arousal, dominance (dominance is experimental), consistency violations, quality
-notes and model version (columns: vadcore.media.ROW_COLUMNS). Photos are read ten-crop; videos at
+flags (vadcore.quality's codes) and their reasons in words, and model version (columns:
+vadcore.media.ROW_COLUMNS). Photos are read ten-crop; videos at
 --fps frames per second from the centre crop and its mirror image, tracked into per-person tracks. The
 engine calls are the app's (vadcore.analysis.analyse_photo, vadcore.video.analyse_video).
+
+The model is --checkpoint, else the app's active model (Admin, Model) from the configured database
+(DATABASE_URL; default var/vadlens.db, used only where it exists), else the shipped one; the file must still
+hold the bytes that were checked, as in the app.
 
 The summary (--out with .json) lists every file with its status, faces, tracks and, for a file that could
 not be read, the reason. A file that fails gets one line on stderr and the others go on. Results of each
@@ -35,7 +40,7 @@ from tqdm import tqdm
 
 from vadcore.csv_safety import to_csv
 from vadcore.media import ROW_COLUMNS, MediaError, analyse_file
-from vadcore.settings import configure_logging
+from vadcore.settings import SHIPPED_CHECKPOINT, configure_logging, get_settings
 from vadcore.video import DEFAULT_SAMPLE_FPS, SMOOTHING_METHODS
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -53,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", type=Path, default=None, help="the JSON summary (default: <out>.json)")
     p.add_argument("--fps", type=float, default=DEFAULT_SAMPLE_FPS, help="video frames read per second")
     p.add_argument("--smoothing", choices=SMOOTHING_METHODS, default="none", help="V/A/D along each video track")
-    p.add_argument("--checkpoint", type=Path, default=None, help="model (default: the configured one)")
+    p.add_argument(
+        "--checkpoint", type=Path, default=None, help="model (default: the app's active one, else the shipped one)"
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the model once)")
     p.add_argument("--resume", action="store_true", help="skip files whose results are already in <out>.parts/")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,6 +87,34 @@ def part_name(path: Path) -> str:
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     return hashlib.sha256(key.encode()).hexdigest()[:20] + ".parquet"
+
+
+class ModelUnavailable(RuntimeError):
+    """The registry's active model cannot be read safely: its file changed after its check."""
+
+
+def model_to_use(checkpoint: Path | None) -> Path:
+    """`checkpoint`, else the active model of the configured database's registry (as the app serves it), else
+    the shipped one: where no database exists (a missing SQLite file is never created) or none passed its check."""
+    if checkpoint is not None:
+        return checkpoint
+    url = get_settings().database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return SHIPPED_CHECKPOINT
+    from db import make_engine
+    from db.services import Service
+    from vadcore.data import file_sha256
+
+    engine = make_engine(url)
+    try:
+        active = Service(engine).active_model()
+    finally:
+        engine.dispose()
+    if active is None:
+        return SHIPPED_CHECKPOINT
+    if file_sha256(active.path) != active.sha256:
+        raise ModelUnavailable(f"the active model's file {active.path} changed after its check ({active.version})")
+    return Path(active.path)
 
 
 def _start_worker(checkpoint: Path | None, threads: int) -> None:
@@ -124,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("nothing to analyse", file=sys.stderr)
         return EXIT_USAGE
+
+    try:
+        args.checkpoint = model_to_use(args.checkpoint)
+    except ModelUnavailable as exc:
+        print(f"{exc}; an administrator must activate a checked model, or pass --checkpoint", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"model: {args.checkpoint}", file=sys.stderr)
 
     parts = args.out.with_name(args.out.name + ".parts")
     parts.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from vadcore.settings import PROJECT_ROOT
 
 from helpers import PASSWORDS
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 
 
 class Clock:

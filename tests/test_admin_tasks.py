@@ -23,7 +23,7 @@ from vadcore.settings import PROJECT_ROOT
 
 from helpers import PASSWORDS, record_lawful_deployment
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 TIMEOUT = 900  # seconds per script run: the CPU may be shared
 
 

@@ -17,7 +17,7 @@ from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
 from helpers import PASSWORDS, record_lawful_deployment
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 TIMEOUT = 900  # seconds per script run: the CPU may be shared
 NEW = 0  # the session picker's "+ Start a new session"
 
@@ -107,13 +107,51 @@ def test_a_photo_added_twice_and_under_another_name_shows_once_and_is_saved_once
         assert note == "" or note.endswith("); treat this reading with care")
     assert "disagree" in at.data_editor[0].proto.columns  # the column's help text travels with the table
 
-    faces = len(table) + len(at.data_editor[1].value)
+    # Faces with a quality warning are left out of saving by default (tested below).
+    faces = sum(quality == "" for quality in (*table["Quality"], *at.data_editor[1].value["Quality"]))
     assert save_button(at).label == f"Save {faces} readings from 2 photos"
     save_button(at).click().run()
     assert not at.exception, at.exception
     assert "Saved to session" in texts(at.success)
     frame = pilot["svc"].readings_frame(pilot["admin"], group_id=pilot["class"].id)
     assert len(frame) == faces and frame["capture_id"].nunique() == 2  # biden's face once, not three times
+
+
+# ---------------------------------------------------------------- faces with a quality warning (issue 9)
+
+
+@needs_model
+def test_faces_with_a_quality_warning_show_why_and_are_left_out_of_saving_unless_included(pilot, photos):
+    at = login("teacher")
+    open_analyse_with_a_new_session(at)
+    at.file_uploader(key="uploads_0").set_value(
+        [
+            ("obama_and_biden.jpg", (photos / "obama_and_biden.jpg").read_bytes(), "image/jpeg"),
+            ("obama_partial_face.jpg", (photos / "obama_partial_face.jpg").read_bytes(), "image/jpeg"),
+        ]
+    ).run()
+    assert not at.exception, at.exception
+    # Each face's verdict in plain words beside its reading: the small face behind the two men is turned away,
+    # the other photo's face is cut off at its edge.
+    group_photo, partial = (editor.value for editor in at.data_editor)
+    assert list(group_photo["Quality"][:2]) == ["", ""]
+    assert "face turned away from the camera" in group_photo["Quality"][2]
+    assert "face cut off at the photo's edge" in partial["Quality"][0]
+    notes = texts(at.caption)
+    assert "Face 3 will be left out when saving: quality warning." in notes
+    assert "Face 1 will be left out when saving: quality warning (all of them" in notes
+
+    exclude = at.toggle(key="exclude_flagged")
+    assert exclude.value is True  # the default
+    assert save_button(at).label == "Save 2 readings from 1 photo"
+    exclude.set_value(False).run()  # the user may include them
+    assert save_button(at).label == "Save 4 readings from 2 photos"
+    assert "will be left out" not in texts(at.caption)
+    at.toggle(key="exclude_flagged").set_value(True).run()
+    save_button(at).click().run()
+    assert not at.exception, at.exception
+    frame = pilot["svc"].readings_frame(pilot["admin"], group_id=pilot["class"].id)
+    assert len(frame) == 2 and set(frame["quality_flags"]) == {""}
 
 
 # ---------------------------------------------------------------- saving the same photo to a session again

@@ -13,11 +13,50 @@ import pandas as pd
 import pytest
 
 from vadcore.media import ROW_COLUMNS
-from vadcore.settings import PROJECT_ROOT
+from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import load_script
+from helpers import SHARED_DATA, load_script
 
 analyse = load_script("analyse")
+
+
+@pytest.fixture(autouse=True)
+def no_app_database(tmp_path: Path, monkeypatch) -> Path:
+    """The script reads the app's registry where a database exists: these tests name one that does not."""
+    missing = tmp_path / "no-app.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{missing}")
+    return missing
+
+
+def test_without_a_database_the_shipped_model_reads_and_none_is_created(no_app_database: Path, tmp_path: Path):
+    assert analyse.model_to_use(None) == SHIPPED_CHECKPOINT
+    assert not no_app_database.exists()
+    assert analyse.model_to_use(tmp_path / "mine.pt") == tmp_path / "mine.pt"  # --checkpoint wins
+
+
+@pytest.mark.slow  # registers and checks a model on 70 real FER2013 faces
+@pytest.mark.skipif(not (SHARED_DATA / "fer2013").is_dir(), reason="the check faces come from the shared FER2013")
+def test_the_registrys_active_model_reads_and_a_file_changed_after_its_check_is_refused(
+    app_service, tmp_path: Path, photos: Path, capsys
+):
+    import torch
+
+    from vadcore.checkpoint import read_checkpoint
+
+    admin = app_service.create_first_admin("admin", "admin-password-1")
+    payload = read_checkpoint(SHIPPED_CHECKPOINT)  # the shipped weights as float32: other bytes, same readings
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    retrained = tmp_path / "retrained.pt"
+    torch.save(payload | {"state_dict": state, "model_version": "retrained-3"}, retrained)
+    assert analyse.model_to_use(None) == SHIPPED_CHECKPOINT.resolve()  # first use: the shipped one is activated
+    app_service.activate_model(admin, app_service.register_model(admin, retrained).id)
+    assert analyse.model_to_use(None) == retrained.resolve()
+    assert analyse.model_to_use(SHIPPED_CHECKPOINT) == SHIPPED_CHECKPOINT
+
+    torch.save(payload | {"model_version": "swapped"}, retrained)  # other bytes after the check
+    out = tmp_path / "readings.csv"
+    assert analyse.main([str(photos / "biden.jpg"), "--out", str(out), "--no-progress"]) == analyse.EXIT_USAGE
+    assert "changed after its check" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.fixture

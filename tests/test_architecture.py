@@ -69,7 +69,7 @@ def crosses(module: str, forbidden: set[str]) -> bool:
 def test_pages_and_ui_import_no_models_estimators_or_tables():
     rules = {str(path.relative_to(PROJECT_ROOT)): UI_FORBIDDEN for path in python_files("pages", "ui")}
     rules.update(DRAWING_ONLY_PAGES)
-    rules["app.py"] = UI_FORBIDDEN
+    rules["main.py"] = rules["app.py"] = UI_FORBIDDEN
     crossings = {
         file: sorted(m for m in imported_modules(ast.parse((PROJECT_ROOT / file).read_text())) if crosses(m, forbidden))
         for file, forbidden in rules.items()
@@ -111,7 +111,8 @@ def test_nothing_edits_the_import_path_or_locates_the_project_itself():
     needles = ("sys.path.insert", "sys.path.append", "parent.parent", ".parents[", '"shared"')
     offenders = [
         f"{path.relative_to(PROJECT_ROOT)}: {needle}"
-        for path in python_files("vadcore", "db", "ui", "pages", "scripts", "tests") + [PROJECT_ROOT / "app.py"]
+        for path in python_files("vadcore", "db", "ui", "pages", "scripts", "tests")
+        + [PROJECT_ROOT / "main.py", PROJECT_ROOT / "app.py"]
         if path not in allowed
         for needle in needles
         if needle in path.read_text()

@@ -92,9 +92,11 @@ def test_each_role_lists_only_its_groups_and_subjects(service, admin, world):
     assert {s.group_id for s in service.list_subjects(world["t1"])} == {world["class_a"].id}
 
 
-def test_a_teacher_cannot_be_given_a_caseload(service, admin, world):
-    with pytest.raises(InvalidInput):
-        service.grant_access(admin, world["t1"].id, world["caseload"].id)
+def test_any_staff_member_may_be_given_any_group_but_an_administrator_none(service, admin, world):
+    service.grant_access(admin, world["t1"].id, world["caseload"].id)
+    assert {g.name for g in service.list_groups(world["t1"])} == {"7a", "Clinic caseload"}
+    with pytest.raises(InvalidInput, match="sees every group already"):
+        service.grant_access(admin, admin.id, world["class_a"].id)
 
 
 def test_admin_only_operations_are_refused_to_others(service, world):

@@ -59,7 +59,7 @@ def _password_burst(service, names: list[str], stop: threading.Event, outcomes: 
 
 @pytest.mark.slow
 def test_writers_readers_and_a_password_burst_lose_nothing(database, service, admin, monkeypatch):
-    # An AppTest earlier in the run leaves Streamlit's script module (app.py) as __main__, and a spawned process
+    # An AppTest earlier in the run leaves Streamlit's script module (main.py) as __main__, and a spawned process
     # re-runs the parent's __main__ file before its target: give the workers an empty one instead.
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     group = service.create_group(admin, "7a", "class")

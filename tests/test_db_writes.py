@@ -329,6 +329,7 @@ def test_a_video_is_saved_as_a_new_session_with_frame_times_and_tracks(service, 
     assert mixed["frame_time_s"].isna().sum() == 1 and mixed["track_id"].notna().sum() == 4
     header = service.export_readings_csv(admin, session_id=result.session_id).splitlines()[0].split(",")
     assert {"frame_time_s", "track_id"} <= set(header)
+    assert "dominance_experimental" in header and "dominance" not in header  # the header says it is experimental
     audit = service.audit_log(admin)
     detail = audit.loc[audit["action"] == "save_video", "detail"].item()
     assert f"session={result.session_id}" in detail and "faces=6 tracks=2 assigned=1" in detail

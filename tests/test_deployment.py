@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from db.deployment import analysis_allowed, notice_sheet, processing_record_markdown, read_model_figures
+from db.deployment import analysis_allowed, model_in_use, notice_sheet, processing_record_markdown, read_model_figures
 from db.enums import DEPLOYMENT_PURPOSES, DEPLOYMENT_SETTINGS, JURISDICTIONS
 from db.errors import InvalidInput, PermissionDenied
-from db.views import DeploymentInfo
+from db.views import DeploymentInfo, ModelVersionInfo
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
 from helpers import PASSWORDS, record_lawful_deployment
@@ -290,9 +290,68 @@ def test_model_figures_come_from_the_file_beside_the_checkpoint(tmp_path):
     assert read_model_figures(tmp_path / "unmeasured.pt") is None
 
 
+def registered(path, report_version: str, version: str = "v+0123456789ab") -> ModelVersionInfo:
+    now = datetime.now(UTC)
+    report = {"model_version": report_version, "accuracy": 0.6}
+    return ModelVersionInfo(1, version, str(path), "0" * 64, now, "", True, True, now, "", report)
+
+
+def test_the_card_figures_describe_only_the_shipped_model_and_the_version_is_the_active_ones(tmp_path):
+    shipped = model_in_use(
+        registered(SHIPPED_CHECKPOINT, SHIPPED_VERSION, f"{SHIPPED_VERSION}+abc"), SHIPPED_CHECKPOINT
+    )
+    assert shipped.version == f"{SHIPPED_VERSION}+abc" and shipped.figures is not None
+    assert shipped.headline.startswith("Model card: ") and "deduplicated PrivateTest" in shipped.headline
+    assert model_in_use(None, SHIPPED_CHECKPOINT).figures is not None  # none active: the shipped one serves
+    for other in (
+        registered(tmp_path / "retrained.pt", "retrained-1"),  # another file
+        registered(SHIPPED_CHECKPOINT, "retrained-1"),  # another model written over the shipped file
+    ):
+        in_use = model_in_use(other, SHIPPED_CHECKPOINT)
+        assert in_use.version == "v+0123456789ab" and in_use.figures is None
+        assert in_use.headline == "Not the shipped model: see Admin → Model for its check."
+
+
+def test_a_card_without_a_readable_headline_says_so(tmp_path):
+    card = json.loads(SHIPPED_CHECKPOINT.with_suffix(".json").read_text())
+    for broken in (None, "67%", {"accuracy": 0.67}, {"accuracy": 0.67, "interval": [0.6]}):
+        (tmp_path / "model.json").write_text(json.dumps(card | {"headline": broken}))
+        in_use = model_in_use(None, tmp_path / "model.pt")
+        assert in_use.figures is not None and in_use.figures["headline"] is None
+        assert in_use.headline == "The model card states no headline figure."
+
+
+@pytest.mark.slow  # registers and checks a model on 70 real faces
+def test_the_notice_and_the_record_quote_the_active_model_not_the_configured_file(service, school, tmp_path):
+    import torch
+
+    from vadcore.checkpoint import read_checkpoint
+
+    admin = school["admin"]
+    record_lawful_deployment(service, admin)
+    payload = read_checkpoint(SHIPPED_CHECKPOINT)  # the shipped weights as float32: other bytes, same readings
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    torch.save(payload | {"state_dict": state, "model_version": "retrained-2"}, tmp_path / "retrained.pt")
+    service.active_model()
+    other = service.register_model(admin, tmp_path / "retrained.pt")
+    service.activate_model(admin, other.id)
+
+    rec = service.processing_record(admin)
+    assert rec["model"]["model_version"] == other.version and other.version.startswith("retrained-2+")
+    assert rec["model"]["accuracy"].startswith("not measured here (not the shipped model")
+    sheet = service.notice_sheet(admin, school["class"].id)
+    assert f"The model in use (version {other.version}) was not measured here" in sheet
+    assert SHIPPED_VERSION not in sheet
+
+    shipped = service.rollback_model(admin)
+    rec = service.processing_record(admin)
+    assert rec["model"]["model_version"] == shipped.version and "%" in rec["model"]["accuracy"]
+    assert f"the model (version {shipped.version})" in service.notice_sheet(admin, school["class"].id)
+
+
 # ---------------------------------------------------------------- the pages
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 
 
 @pytest.fixture
@@ -363,7 +422,8 @@ def test_the_admin_records_the_deployment_and_downloads_the_record_of_processing
     markdown = downloads["vadlens_record_of_processing.md"].decode()
     assert "Class 4B" in markdown and SHIPPED_VERSION in markdown and "healthcare" in markdown
     record = json.loads(downloads["vadlens_record_of_processing.json"])
-    assert record["groups"][0]["name"] == "Class 4B" and record["model"]["model_version"] == SHIPPED_VERSION
+    assert record["groups"][0]["name"] == "Class 4B"
+    assert record["model"]["model_version"].startswith(f"{SHIPPED_VERSION}+")  # the active one, registered
 
     eu_school["svc"].create_session(eu_school["teacher"], eu_school["class"].id)
     teacher = login("teacher")  # analysis is on again for the teacher

@@ -59,7 +59,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path):
-    """`streamlit run app.py` on a fresh SQLite file with an admin and one class."""
+    """`streamlit run app.py` (the launcher, as the README says) on a fresh SQLite file with an admin and one class."""
     from db import init_db, make_engine
     from db.services import Service
 
@@ -178,6 +178,9 @@ def _drive(page, server) -> None:
     _shot(page, "02_analyse_boxes")
     page.locator("[data-testid='stImage']").first.screenshot(path=str(SCREENSHOTS / "02b_labelled_photo.png"))
 
+    # Faces with a quality warning are left out of saving by default; here every face is saved.
+    page.get_by_text("Leave out readings with a quality warning when saving").click()
+    _settle(page)
     page.get_by_role("button", name=f"Save {n} readings from 1 photo").click()
     page.get_by_text(re.compile(r"^Saved to session #\d+:")).wait_for()
     saved = server["svc"].readings_frame(server["admin"], group_id=server["group"].id)
@@ -247,6 +250,8 @@ def _drive(page, server) -> None:
     page.get_by_role("option", name="S-01").click()
     _settle(page)
     assert page.get_by_role("combobox", name="Subject").input_value() == "S-01"
+    page.get_by_text("Leave out readings with a quality warning when saving").click()  # save all 40
+    _settle(page)
     page.get_by_role("button", name="Save 40 readings as a new session").click()
     page.get_by_text(re.compile(r"^Saved 40 readings of 1 track\(s\), 1 assigned, as session #\d+")).wait_for()
     video = server["svc"].readings_frame(server["admin"], subject_id=subject.id).dropna(subset=["frame_time_s"])

@@ -95,7 +95,10 @@ def test_every_csv_writer_goes_through_csv_safety():
                 if re.search(r"\.to_csv\(|csv\.writer\(|DictWriter\(", line) and "demo" not in path.name:
                     offenders.append(f"{path.relative_to(PROJECT_ROOT)}:{n}: {line.strip()}")
     assert offenders == []
-    assert "to_csv(frame, index=False)" in (PROJECT_ROOT / "pages" / "explorer.py").read_text()
+    assert (
+        "to_csv(frame.rename(columns=EXPORT_COLUMNS), index=False)"
+        in (PROJECT_ROOT / "pages" / "explorer.py").read_text()
+    )
     assert "to_csv(study.ranked" in (PROJECT_ROOT / "pages" / "outcomes.py").read_text()
 
 
@@ -201,7 +204,7 @@ def test_plain_escapes_every_markdown_and_html_special():
         assert re.sub(r"\\(.)", r"\1", plain(payload)) == payload
 
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 SHOWN_AS_TYPED = {  # what a careless or hostile user typed, and where
     "group": "Class <img src=x onerror=alert(1)> **bold**",
     "empty_group": "Empty ![x](http://example.invalid/x.png)",
@@ -358,6 +361,7 @@ def test_the_explorer_and_admin_downloads_neutralise_formula_codes(hostile_pilot
         back = pd.read_csv(io.StringIO(text), keep_default_na=False)
         assert "'" + FORMULAS[4] in set(back["subject_code"])
         assert pd.api.types.is_float_dtype(back["valence"])
+        assert "dominance_experimental" in back and "dominance" not in back  # the header says it is experimental
 
 
 def test_the_admin_sets_and_clears_a_groups_grade_range(hostile_pilot):

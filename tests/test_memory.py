@@ -23,7 +23,7 @@ from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
 from helpers import record_lawful_deployment
 
-APP = str(PROJECT_ROOT / "app.py")
+APP = str(PROJECT_ROOT / "main.py")
 PASSWORD = "teacher-password-1"
 
 # Measured on the 20 photos below (9.9 MiB of uploads; 2 cores, CPU), after one warm-up photo: peak RSS growth
@@ -168,7 +168,7 @@ def test_the_page_states_its_limits(teacher_app) -> None:
     from ui import photos
 
     note = "\n".join(str(c.value) for c in teacher_app.caption)
-    assert f"Up to {photos.MAX_BATCH_PHOTOS} photos at once" in note and "40 megapixels" in note
+    assert f"Up to {photos.MAX_BATCH_PHOTOS} photos at once" in note and "64 megapixels" in note
     assert "HEIF" in note or "HEIC" in note
 
 

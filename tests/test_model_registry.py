@@ -196,7 +196,7 @@ def test_the_admin_model_tab_shows_the_refusal_of_a_smoke_model(tmp_path, monkey
     Service(engine).create_first_admin("admin", "admin-password-1")
     engine.dispose()
 
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=900).run()
+    at = AppTest.from_file(str(PROJECT_ROOT / "main.py"), default_timeout=900).run()
     at.text_input(key="login_username").input("admin")
     at.text_input(key="login_password").input("admin-password-1")
     at.button(key="FormSubmitter:login-Log in").click().run()

@@ -170,7 +170,7 @@ def test_the_explorer_moves_a_reading_to_another_subject(make_reading, app_servi
     )
     first = saved.reading_ids[0]
 
-    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(PROJECT_ROOT / "main.py"), default_timeout=300).run()
     at.text_input(key="login_username").input("teacher")
     at.text_input(key="login_password").input("teacher-password-1")
     at.button(key="FormSubmitter:login-Log in").click().run()

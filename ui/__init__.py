@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -16,6 +17,7 @@ import streamlit as st
 from db import database_url, init_db, make_engine
 from db.errors import AccountDisabled, InvalidInput, LoginThrottled, NotFound, PermissionDenied, StoreBusy
 from db.views import GroupInfo, ModelVersionInfo, SessionInfo, UserInfo
+from ui import session_cookie
 from ui.registry import ROLE_PAGES as ROLE_PAGES  # pages and tests read `ui.ROLE_PAGES`
 from ui.text import plain as plain  # pages escape user-typed text with `ui.plain` before Markdown
 from vadcore.images import ImageError
@@ -33,6 +35,13 @@ logger = logging.getLogger(__name__)
 USER_KEY = "user"
 LAST_SEEN_KEY = "last_seen"  # the moment of this browser session's last step, for the idle timeout
 LOGOUT_REASON_KEY = "logout_reason"  # why the app logged the session out, shown on the log-in page
+LOGIN_SESSION_KEY = "login_session"  # the id of the log-in's server-side record (Service.open_login_session)
+# What the browser's session cookie needs: ("hand_off", code, until) or ("clear", "", until). Drawn at every run
+# until then: the run right after a log-in is often cut short (a switch to the first page), and the script in the
+# page runs once where it stays drawn.
+COOKIE_KEY = "session_cookie"
+COOKIE_DRAWN_FOR = timedelta(minutes=1)
+COOKIE_DISMISSED_KEY = "cookie_dismissed"  # the cookie sent at connection was used up: never resume from it again
 
 
 @cache
@@ -161,11 +170,14 @@ def session_user() -> UserInfo | None:
     active and present, password unchanged since, not idle longer than VADLENS_IDLE_MINUTES); otherwise
     None, with the browser session logged out and the reason kept for the log-in page."""
     user = current_user()
-    if user is None:
-        return None
     svc = service()
     try:
-        user = svc.check_session(user, st.session_state.get(LAST_SEEN_KEY))
+        if user is None:
+            user = _resumed(svc)
+            if user is None:
+                return None
+        else:
+            user = svc.check_session(user, st.session_state.get(LAST_SEEN_KEY), st.session_state.get(LOGIN_SESSION_KEY))
     except AccountDisabled as exc:
         log_out(f"You were logged out: {plain(exc)}.")
         return None
@@ -175,6 +187,37 @@ def session_user() -> UserInfo | None:
     st.session_state[USER_KEY] = user
     st.session_state[LAST_SEEN_KEY] = svc.clock()
     return user
+
+
+def _resumed(svc: Service) -> UserInfo | None:
+    """The log-in the browser's session cookie names (a reload, a bookmark, a new tab), once per browser session;
+    raises `SessionEnded` when it no longer counts."""
+    token = None if st.session_state.get(COOKIE_DISMISSED_KEY) else session_cookie.presented()
+    if token is None:
+        return None
+    st.session_state[COOKIE_DISMISSED_KEY] = True  # resumed or refused, this cookie is read once
+    resumed = svc.resume_login_session(token, session_cookie.user_agent())
+    if resumed is None:  # ended or never issued: the browser should forget it
+        _cookie_needs("clear", "", svc)
+        return None
+    user, login_session_id = resumed
+    st.session_state[LOGIN_SESSION_KEY] = login_session_id
+    return user
+
+
+def sync_cookie() -> None:
+    """Give the browser its session cookie after a log-in, or take it back after a log-out."""
+    action, code, until = st.session_state.get(COOKIE_KEY, (None, "", None))
+    if until is None or service().clock() > until:
+        st.session_state.pop(COOKIE_KEY, None)
+    elif action == "hand_off":
+        session_cookie.hand_off(code)
+    else:
+        session_cookie.clear()
+
+
+def _cookie_needs(action: str, code: str, svc: Service) -> None:
+    st.session_state[COOKIE_KEY] = (action, code, svc.clock() + COOKIE_DRAWN_FOR)
 
 
 def require_user(*roles: str) -> UserInfo:
@@ -191,15 +234,40 @@ def require_user(*roles: str) -> UserInfo:
 
 
 def log_in(user: UserInfo) -> None:
-    """Start this browser session's log-in (`user` as returned by `authenticate`)."""
+    """Start this browser session's log-in (`user` as returned by `authenticate`, `create_first_admin` or
+    `change_password`): its server-side record, and the session cookie the browser is given for it."""
+    svc = service()
     st.session_state[USER_KEY] = user
-    st.session_state[LAST_SEEN_KEY] = user.logged_in_at or service().clock()
+    st.session_state[LAST_SEEN_KEY] = user.logged_in_at or svc.clock()
+    st.session_state[COOKIE_DISMISSED_KEY] = True  # a cookie sent before this log-in is no longer this browser's
+    try:
+        ticket = svc.open_login_session(user, session_cookie.user_agent())
+    except user_errors():  # e.g. a busy database: logged in all the same, only a reload will not keep it
+        logger.warning("no log-in record for %s; a reload will log out", user.username, exc_info=True)
+        st.session_state.pop(LOGIN_SESSION_KEY, None)
+        return
+    st.session_state[LOGIN_SESSION_KEY] = ticket.session_id
+    _cookie_needs("hand_off", ticket.code, svc)
+
+
+def end_log_in() -> None:
+    """Log out at the person's request: the log-in record ends (so its cookie opens nothing, wherever a copy of it
+    is), the browser is told to drop the cookie, and the browser session forgets everything."""
+    user, login_session_id = current_user(), st.session_state.get(LOGIN_SESSION_KEY)
+    if user is not None and login_session_id is not None:
+        try:
+            service().end_login_session(user, login_session_id)
+        except user_errors():  # the cookie is cleared all the same; the record ends at its expiry
+            logger.warning("the log-in record %s could not be ended", login_session_id, exc_info=True)
+    log_out()
 
 
 def log_out(reason: str = "") -> None:
     """Forget everything this browser session held; `reason`, if given, is shown on the log-in page."""
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state[COOKIE_DISMISSED_KEY] = True
+    _cookie_needs("clear", "", service())
     if reason:
         st.session_state[LOGOUT_REASON_KEY] = reason
 

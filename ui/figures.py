@@ -13,7 +13,11 @@ from vadcore.features import AlertRule
 from vadcore.taxonomy import CLASS_COLOURS, CLASS_NAMES, RUSSELL_MEHRABIAN_PAD, VAD_DIMS, VAD_MAX, VAD_MIN
 
 AXIS_RANGE = [VAD_MIN - 0.05, VAD_MAX + 0.05]
-AXIS_TITLES = {"valence": "Valence (−1 … +1)", "arousal": "Arousal (−1 … +1)", "dominance": "Dominance (−1 … +1)"}
+AXIS_TITLES = {
+    "valence": "Valence (−1 … +1)",
+    "arousal": "Arousal (−1 … +1)",
+    "dominance": "Dominance, experimental (−1 … +1)",  # vadcore.taxonomy.DOMINANCE_HELP says why
+}
 DIM_COLOURS = {"valence": "#0072B2", "arousal": "#D55E00", "dominance": "#009E73"}
 PROTOTYPE_NAME = "class prototypes (R&M 1977 PAD)"
 # The anchors drawn in V–A–D space. Checkpoints do not carry the calibrated prior they were trained on,

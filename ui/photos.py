@@ -8,7 +8,8 @@ page's state is dropped when the user opens another page (`ui.registry.PageSpec.
 
 A batch is told apart by the photos' bytes (`distinct`): the same bytes under one name or several are one
 `Upload`, and the page keys every widget by its checksum. Also here: the readings table's plain-language
-consistency note, and which session is today's in the user's time zone.
+consistency note and quality verdict, which readings are saved when flagged ones are left out, and which session
+is today's in the user's time zone.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import ui
 from db.views import SessionInfo
 from vadcore.analysis import ANALYSIS_MAX_SIDE, PREVIEW_MAX_SIDE, analyse_photo, preview_jpeg
 from vadcore.images import ACCEPTED_FORMATS, MAX_PIXELS, ImageError, image_checksum
+from vadcore.quality import describe
 from vadcore.readings import FaceReading
 
 log = logging.getLogger(__name__)
 
-MAX_PHOTO_MB = 50  # one file: a phone photo is 2-12 MB; a 40-megapixel PNG can reach 50-100 MB
+MAX_PHOTO_MB = 50  # one file: a phone photo is 2-12 MB (a 48 MP JPEG 10-25 MB); a 64 MP PNG can reach 100 MB
 MAX_BATCH_PHOTOS = 30  # photos analysed and shown at once: about a class, one photo each
 MAX_BATCH_MB = 200  # their uploads together
 
@@ -140,7 +142,7 @@ CONSISTENCY_HELP = (
     "class and V/A/D separately; when they point different ways, the two readings of this face disagree and "
     "neither is reliable. The note names the values that disagree; it is empty when they agree."
 )
-_DIM_NAMES = {"valence": "valence (V)", "arousal": "arousal (A)", "dominance": "dominance (D)"}
+_DIM_NAMES = {"valence": "valence (V)", "arousal": "arousal (A)", "dominance": "dominance (D, experimental)"}
 
 
 def consistency_note(reading: FaceReading) -> str:
@@ -149,6 +151,42 @@ def consistency_note(reading: FaceReading) -> str:
         return ""
     which = ", ".join(_DIM_NAMES.get(d, d) for d in reading.consistency_violations)
     return f"the V/A/D values disagree with the class ({which}); treat this reading with care"
+
+
+# ---------------------------------------------------------------- the quality verdict: shown, and left out of saving
+
+QUALITY_HELP = (
+    "Why this reading may not be trusted: the face is too small, blurred, turned away from the camera or cut off "
+    "at the photo's edge, or the model is unsure of the class. Empty when nothing stands out."
+)
+EXCLUDE_FLAGGED_LABEL = "Leave out readings with a quality warning when saving"
+EXCLUDE_FLAGGED_HELP = (
+    "On (the default), faces whose reading has a quality warning are not saved, so they never enter means, "
+    "timelines or alerts. Turn it off to save them too; they keep their warning, and features still skip them."
+)
+
+
+def quality_note(reading: FaceReading) -> str:
+    """The reading's quality verdict in plain language ("" when nothing stands out)."""
+    return describe(reading.quality_flags)
+
+
+def to_save(
+    readings: Sequence[FaceReading], assignment: Sequence[int | None], exclude_flagged: bool
+) -> tuple[list[FaceReading], list[int | None]]:
+    """The readings (and their subjects) to save: all of them, or without the flagged ones."""
+    kept = [(r, a) for r, a in zip(readings, assignment, strict=True) if not (exclude_flagged and r.is_flagged)]
+    return [r for r, _ in kept], [a for _, a in kept]
+
+
+def left_out_note(readings: Sequence[FaceReading], exclude_flagged: bool) -> str:
+    """A sentence on the faces that will not be saved for their quality warning ("" when none)."""
+    flagged = [i for i, r in enumerate(readings, 1) if r.is_flagged]
+    if not (exclude_flagged and flagged):
+        return ""
+    faces = ", ".join(map(str, flagged))
+    everything = " (all of them: nothing from this photo will be saved)" if len(flagged) == len(readings) else ""
+    return f"Face{'s' if len(flagged) != 1 else ''} {faces} will be left out when saving: quality warning{everything}."
 
 
 # ---------------------------------------------------------------- local time: which session is today's

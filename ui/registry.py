@@ -1,6 +1,6 @@
 """Every page of the app, once: its file, title, icon, address, menu section and the roles that may open it.
 
-app.py builds the navigation from `PAGES`, and `ROLE_PAGES` (which pages each role may open) is derived from
+main.py builds the navigation from `PAGES`, and `ROLE_PAGES` (which pages each role may open) is derived from
 it, so adding a page is one entry here (CONTRIBUTING.md). This decides only what the menu offers; the service
 layer checks the role and group access again on every call.
 """
@@ -50,6 +50,17 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("account", "pages/account.py", "My account", ":material/person:", "my-account",
              "Settings", EVERYONE),
 )  # fmt: skip
+
+# Addresses of the app that are no page of PAGES: the log-in page (or the first administrator's form), and the page
+# an unknown address is sent to.
+WELCOME_PATH = "welcome"
+NOT_FOUND_PATH = "page-not-found"
+
+
+def known_paths() -> frozenset[str]:
+    """Every address the app answers with a page (for anyone: a page a role may not open explains why)."""
+    return frozenset({WELCOME_PATH, NOT_FOUND_PATH, *(p.url_path for p in PAGES)})
+
 
 # Which pages each role may open, in menu order.
 ROLE_PAGES: dict[str, tuple[str, ...]] = {role: tuple(p.key for p in PAGES if role in p.roles) for role in ROLES}

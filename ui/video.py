@@ -6,15 +6,17 @@ The settings of the engine live here, once, so that what a page says about the m
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
 import ui
+from vadcore.quality import describe
 from vadcore.taxonomy import CLASS_NAMES
-from vadcore.video import TrackSummary, VideoAnalysis, analyse_video
+from vadcore.video import TrackSummary, VideoAnalysis, VideoFace, analyse_video
 
 SAMPLE_FPS = 2.0
 VIEWS = "mirror"  # the centre crop of each face and its mirror image
@@ -77,6 +79,26 @@ def track_frame(analysis: VideoAnalysis, track_id: int) -> pd.DataFrame:
         },
         columns=CURVE_COLUMNS,
     )
+
+
+def track_quality_note(analysis: VideoAnalysis, track_id: int) -> str:
+    """How many of a track's readings carry a quality warning, and why, in plain language ("" when none)."""
+    faces = analysis.track_faces(track_id)
+    reasons = Counter(flag for f in faces for flag in f.reading.quality_flags)
+    flagged = sum(f.reading.is_flagged for f in faces)
+    if not flagged:
+        return ""
+    why = "; ".join(f"{describe([flag])} ×{n}" for flag, n in reasons.most_common())
+    return f"{flagged} of {len(faces)} readings have a quality warning: {why}."
+
+
+def to_save(
+    analysis: VideoAnalysis, assignments: Mapping[int, int | None], exclude_flagged: bool
+) -> tuple[list[VideoFace], dict[int, int | None]]:
+    """The faces to save (all, or those without a quality warning) and the assignments of the tracks they keep."""
+    faces = [f for f in analysis.faces if not (exclude_flagged and f.reading.is_flagged)]
+    tracks = {f.track_id for f in faces}
+    return faces, {t: s for t, s in assignments.items() if t in tracks}
 
 
 def video_sessions(readings: pd.DataFrame) -> list[int]:
