@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PHOTOS, VIDEOS, record_lawful_deployment
+from helpers import PASSWORDS, PHOTOS, VIDEOS, record_lawful_deployment
 
 POSTGRES_URL = os.environ.get(
     "VADLENS_TEST_POSTGRES_URL", "postgresql+psycopg://vadlens:vadlens@localhost:5432/vadlens_test"
@@ -108,6 +108,12 @@ def admin(service):
     user = service.create_first_admin("admin", "admin-password-1")
     record_lawful_deployment(service, user)
     return user
+
+
+@pytest.fixture
+def teacher(service, admin):
+    """A teacher account (no group yet)."""
+    return service.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
 
 
 @pytest.fixture

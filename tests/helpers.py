@@ -55,3 +55,16 @@ def record_lawful_deployment(service, admin):
     return service.record_deployment(
         admin, "Test Clinic", "dpo@test-clinic.example", "eu", "healthcare", "medical", protocol_ref=""
     )
+
+
+class Clock:
+    """A clock the test moves forward: it replaces a Service's clock."""
+
+    def __init__(self, service) -> None:
+        self.now = service.clock()
+        service.clock = lambda: self.now
+
+    def advance(self, **delta: float) -> None:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)

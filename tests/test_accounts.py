@@ -17,28 +17,11 @@ from streamlit.testing.v1 import AppTest
 
 from db.errors import InvalidInput, LoginThrottled, SessionEnded, StoreBusy
 from db.services import CLIENT_MAX_FAILURES, LOCK_AFTER, Service
-from db.views import UserInfo
 from vadcore.settings import PROJECT_ROOT
 
-from helpers import PASSWORDS
+from helpers import PASSWORDS, Clock
 
 APP = str(PROJECT_ROOT / "main.py")
-
-
-class Clock:
-    """A clock the test moves forward."""
-
-    def __init__(self, service: Service):
-        self.now = service.clock()
-        service.clock = lambda: self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def teacher(service, admin) -> UserInfo:
-    return service.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
 
 
 def actions(service, admin, action: str) -> list[str]:

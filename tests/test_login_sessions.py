@@ -19,23 +19,9 @@ from db.services import LAST_SEEN_STEP, LOGIN_HANDOFF_TTL, LOGIN_LIFETIME, Servi
 from db.session_tokens import digest
 from db.views import UserInfo
 
-from helpers import PASSWORDS
+from helpers import PASSWORDS, Clock
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Chrome/131"
-
-
-class Clock:
-    def __init__(self, service: Service):
-        self.now = service.clock()
-        service.clock = lambda: self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def teacher(service, admin) -> UserInfo:
-    return service.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
 
 
 def _log_in(service: Service, username: str = "teacher", password: str | None = None) -> tuple[UserInfo, int, str]:
