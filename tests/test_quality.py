@@ -113,9 +113,9 @@ def reading(top: float) -> FaceReading:
     return FaceReading("sad", probabilities, -0.4, -0.2, -0.1, "test-1")
 
 
-def test_a_reading_whose_top_class_is_under_40_percent_has_low_confidence() -> None:
-    assert judged(reading(0.39)).quality_flags == (LOW_CONFIDENCE,)
-    assert judged(reading(0.41)).quality_flags == ()
+def test_a_reading_whose_calibrated_top_class_is_under_35_percent_has_low_confidence() -> None:
+    assert judged(reading(0.34)).quality_flags == (LOW_CONFIDENCE,)
+    assert judged(reading(0.36)).quality_flags == ()
     both = judged(reading(0.3), (CUT_OFF, SMALL))
     assert both.quality_flags == (SMALL, CUT_OFF, LOW_CONFIDENCE) and both.is_flagged  # in FLAGS order
     with pytest.raises(ValueError, match="unknown quality flags"):
