@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from vadcore.detect import FaceDetector, crop_faces
 from vadcore.images import decode_photo, image_checksum
 from vadcore.inference import EmotionPredictor
+from vadcore.labels import Box, layout_labels, overlaps
 from vadcore.quality import judge_all
 from vadcore.readings import FaceReading
 from vadcore.taxonomy import CLASS_COLOURS
@@ -84,37 +85,108 @@ def preview_jpeg(analysis: PhotoAnalysis, max_side: int = PREVIEW_MAX_SIDE, qual
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class PhotoLabel:
+    """One face's label on the annotated photo: its text and where it is drawn (left, top, right, bottom)."""
+
+    number: int  # the face's number, as in the readings table (1 = first reading)
+    text: str
+    box: Box
+    face_box: tuple[int, int, int, int]  # x, y, w, h in the annotated image's pixels
+    colour: str
+
+
+LABEL_PADDING = 2  # pixels of label colour around its text
+
+
+def label_font(image_size: tuple[int, int]) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(12, round(max(image_size) / 70)))
+
+
+def plan_labels(
+    image_size: tuple[int, int],
+    readings: list[FaceReading],
+    numbered: bool = True,
+    photo_size: tuple[int, int] | None = None,
+) -> list[PhotoLabel]:
+    """Where `annotate` draws each face's label on an image of `image_size`: no two overlap, each lies inside.
+
+    Where some label finds no free place at full length (a crowded photo), every face's number is placed
+    first and each label then grows to its full reading where that fits; a face whose number finds no place
+    either (it needs a photo all but covered by labels) goes unlabelled."""
+    font = label_font(image_size)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    faces = [(i, r, r.box) for i, r in enumerate(_scaled(readings, image_size, photo_size), 1) if r.box is not None]
+
+    def size(text: str) -> tuple[int, int]:
+        left, top, right, bottom = measure.multiline_textbbox((0, 0), text, font=font)
+        return round(right - left) + 2 * LABEL_PADDING, round(bottom - top) + 2 * LABEL_PADDING
+
+    texts = {
+        i: (f"{i}. " if numbered else "")
+        + f"{r.label} {r.confidence:.0%}\nV{r.valence:+.2f} A{r.arousal:+.2f} D{r.dominance:+.2f}"
+        for i, r, _ in faces
+    }
+    boxes = [box for _, _, box in faces]
+    placed = layout_labels(boxes, [size(texts[i]) for i, _, _ in faces], image_size)
+    if numbered and None in placed:  # crowded: every face's number first, then as many readings as fit
+        placed = layout_labels(boxes, [size(str(i)) for i, _, _ in faces], image_size)
+        short = {i: str(i) for i, _, _ in faces}
+        for k, (i, _, _) in enumerate(faces):
+            others = [box for box in placed[:k] + placed[k + 1 :] if box is not None]
+            (grown,) = layout_labels([boxes[k]], [size(texts[i])], image_size, others)
+            if grown is not None:
+                placed[k], short[i] = grown, texts[i]
+        texts = short
+    return [
+        PhotoLabel(i, texts[i], label_box, face_box, CLASS_COLOURS[r.label])
+        for (i, r, face_box), label_box in zip(faces, placed, strict=True)
+        if label_box is not None
+    ]
+
+
 def annotate(
     image: np.ndarray, readings: list[FaceReading], numbered: bool = True, photo_size: tuple[int, int] | None = None
 ) -> Image.Image:
-    """The photo with each face boxed and labelled: number, class, confidence and V/A/D.
+    """The photo with each face boxed and labelled (number, class, confidence and V/A/D), labels placed by
+    `plan_labels`; a label placed away from its face is tied to it by a line.
 
     `photo_size` is the (width, height) the readings' boxes refer to, where `image` is a shrunk copy."""
     out = Image.fromarray(image).convert("RGB")
-    if photo_size is not None and photo_size != out.size:
-        sx, sy = out.width / photo_size[0], out.height / photo_size[1]
-        readings = [
-            replace(r, box=(round(r.box[0] * sx), round(r.box[1] * sy), round(r.box[2] * sx), round(r.box[3] * sy)))
-            if r.box is not None
-            else r
-            for r in readings
-        ]
     draw = ImageDraw.Draw(out)
     width = max(2, round(max(out.size) / 400))
-    font = ImageFont.load_default(size=max(12, round(max(out.size) / 70)))
-    for i, r in enumerate(readings, 1):
-        if r.box is None:
-            continue
-        x, y, w, h = r.box
-        colour = CLASS_COLOURS[r.label]
-        draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
-        text = (
-            f"{i}. " if numbered else ""
-        ) + f"{r.label} {r.confidence:.0%}\nV{r.valence:+.2f} A{r.arousal:+.2f} D{r.dominance:+.2f}"
-        left, top, right, bottom = draw.multiline_textbbox((x, y + h + 2), text, font=font)
-        if bottom > out.height:  # no room below the face: put the label above it
-            top_y = max(0, y - (bottom - top) - 4)
-            left, top, right, bottom = draw.multiline_textbbox((x, top_y), text, font=font)
-        draw.rectangle([left - 2, top - 2, right + 2, bottom + 2], fill=colour)
-        draw.multiline_text((left, top), text, fill="white" if r.label != "happy" else "black", font=font)
+    for r in _scaled(readings, out.size, photo_size):
+        if r.box is not None:
+            x, y, w, h = r.box
+            draw.rectangle([x, y, x + w, y + h], outline=CLASS_COLOURS[r.label], width=width)
+    font = label_font(out.size)
+    labels = plan_labels(out.size, readings, numbered, photo_size)
+    for label in labels:
+        (x, y, w, h), (left, top, right, bottom) = label.face_box, label.box
+        near_x, near_y = min(max((left + right) // 2, x), x + w), min(max((top + bottom) // 2, y), y + h)
+        if not overlaps((left - 8, top - 8, right + 8, bottom + 8), (x, y, x + w + 1, y + h + 1)):
+            draw.line([((left + right) // 2, (top + bottom) // 2), (near_x, near_y)], fill=label.colour, width=1)
+    for label in labels:
+        left, top, right, bottom = label.box
+        draw.rectangle([left, top, right - 1, bottom - 1], fill=label.colour)
+        offset_x, offset_y, _, _ = draw.multiline_textbbox((0, 0), label.text, font=font)
+        fill = "black" if label.colour == CLASS_COLOURS["happy"] else "white"
+        draw.multiline_text(
+            (left + LABEL_PADDING - offset_x, top + LABEL_PADDING - offset_y), label.text, fill=fill, font=font
+        )
     return out
+
+
+def _scaled(
+    readings: list[FaceReading], image_size: tuple[int, int], photo_size: tuple[int, int] | None
+) -> list[FaceReading]:
+    """The readings with their boxes in the pixels of an image of `image_size` (a shrunk copy of the photo)."""
+    if photo_size is None or photo_size == image_size:
+        return readings
+    sx, sy = image_size[0] / photo_size[0], image_size[1] / photo_size[1]
+    return [
+        replace(r, box=(round(r.box[0] * sx), round(r.box[1] * sy), round(r.box[2] * sx), round(r.box[3] * sy)))
+        if r.box is not None
+        else r
+        for r in readings
+    ]
