@@ -13,7 +13,7 @@ reload (an HTTP-only session cookie; ui/session_cookie.py).
 import streamlit as st
 
 import ui
-from ui import navigation, registry
+from ui import navigation, registry, unsaved
 from vadcore.settings import configure_logging
 
 configure_logging()
@@ -24,6 +24,7 @@ pages = navigation.pages(user, user is None and ui.service().needs_first_admin()
 page = st.navigation(pages, position="hidden")
 if user is not None:
     navigation.draw_menu(user)
+    unsaved.show_waiting()  # the Analyse page's readings stay until saved or discarded, whatever page is open
     with st.sidebar:
         st.caption(f"Logged in as **{ui.plain(user.display_name or user.username)}** ({user.role})")
         if st.button("Log out", key="logout", icon=":material/logout:"):
@@ -31,6 +32,6 @@ if user is not None:
             st.switch_page(pages[0])  # the welcome address: the log-in form, whatever page was open
 ui.sync_cookie()
 
-# What a page holds only while it is open (the Analyse page's readings and previews) goes when another is shown.
+# What a page holds only while it is open (a video's analysis) goes when another is shown.
 registry.release_held(page.title, st.session_state)
 page.run()

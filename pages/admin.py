@@ -40,8 +40,11 @@ if FLASH_KEY in st.session_state:
     st.success(st.session_state.pop(FLASH_KEY), icon=":material/check_circle:")
 
 warn_unrecorded_deployment(svc, user)
+# Keyed and tracked, so that the tab a form was sent from is still the one shown after the rerun.
 users_tab, groups_tab, access_tab, retention_tab, model_tab, data_tab, deployment_tab = st.tabs(
-    ["Users", "Groups and access", "Who sees what", "Retention", "Model", "Database and export", "Deployment"]
+    ["Users", "Groups and access", "Who sees what", "Retention", "Model", "Database and export", "Deployment"],
+    key="admin_tab",
+    on_change="rerun",
 )
 
 # ---------------------------------------------------------------- users

@@ -269,3 +269,19 @@ def test_the_admin_page_re_enables_renames_adds_periods_and_filters_the_log(pilo
     assert list(shown["action"]) == ["rename_group"] and list(shown["object_id"]) == [klass.id]
     assert any(b.key == "audit_download" for b in at.get("download_button"))
     assert "rows=1 action='rename_group'" in set(svc.audit_log(admin, action="view_audit_log")["detail"])
+
+
+def test_a_form_sent_from_a_tab_comes_back_on_that_tab(pilot):
+    svc, teacher = pilot["svc"], pilot["teacher"]
+    at = admin_page()
+    assert at.session_state["admin_tab"] == "Users"  # the tabs keep their state: the page opens on the first
+    at.session_state["admin_tab"] = "Groups and access"  # as a click on the tab does
+    at.run()
+    at.selectbox(key="access_user").select(teacher.id)
+    at.selectbox(key="access_group").select_index(1)
+    at.button(key="FormSubmitter:access-Grant").click().run()
+    assert not at.exception, at.exception
+    assert "tom" not in texts(at.error).lower()
+    assert "can now open" in texts(at.success)
+    assert at.session_state["admin_tab"] == "Groups and access"  # not back on "Users"
+    assert len(svc.access_overview(pilot["admin"])) >= 2

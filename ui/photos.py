@@ -3,8 +3,8 @@
 The page keeps, per photo, its readings and a small labelled JPEG (`AnalysedPhoto`), never the decoded
 pixels: a 12-megapixel photo is 36 MB decoded and about 0.2 MB as the preview. The upload's own bytes
 stay in Streamlit's uploader until they are saved (the service keeps them where the group keeps photos).
-What one user may hold at once is capped (`MAX_BATCH_PHOTOS`, `MAX_BATCH_MB`, `MAX_PHOTO_MB`), and the
-page's state is dropped when the user opens another page (`ui.registry.PageSpec.held`).
+What one user may hold at once is capped (`MAX_BATCH_PHOTOS`, `MAX_BATCH_MB`, `MAX_PHOTO_MB`); the readings and
+previews stay, across pages, until they are saved or discarded or the user logs out (`ui/unsaved.py`).
 
 A batch is told apart by the photos' bytes (`distinct`): the same bytes under one name or several are one
 `Upload`, and the page keys every widget by its checksum. Also here: the readings table's plain-language

@@ -25,8 +25,10 @@ class PageSpec:
     url_path: str
     section: str  # the menu heading; headings appear in the order of their first page here
     roles: tuple[str, ...]
-    # Session-state keys the page holds only while it is open (analyses, previews): dropped when the user
-    # opens another page, so what one user's work costs the server does not outlive the page.
+    # Session-state keys the page holds only while it is open (a video's analysis): dropped when the user opens
+    # another page, so what one user's work costs the server does not outlive the page. The Analyse page's
+    # readings and previews (about 0.1 MB a photo) are unsaved work instead: they stay until saved, discarded
+    # or the user logs out (ui/unsaved.py).
     held: tuple[str, ...] = ()
 
 
@@ -34,7 +36,7 @@ EVERYONE = ROLES
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("analyse", "pages/analyse.py", "Analyse photos", ":material/photo_camera:", "analyse-photos",
-             "Readings", EVERYONE, held=("analyses",)),
+             "Readings", EVERYONE),
     PageSpec("video", "pages/video.py", "Analyse a video", ":material/videocam:", "analyse-video",
              "Readings", EVERYONE, held=("video_analyses",)),
     PageSpec("explorer", "pages/explorer.py", "Session explorer", ":material/scatter_plot:", "session-explorer",
