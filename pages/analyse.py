@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from ui import model_note, photos
+from ui import model_note, photos, unsaved
 from ui.deployment import require_analysis_allowed
 from vadcore.taxonomy import DOMINANCE_HELP
 
@@ -24,6 +24,7 @@ with left:
     group = ui.require_group(svc, user, key="analyse_group")
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
+SHOWN_KEY = "analyse_shown"  # the photos the uploader held at this page's last run
 zone = photos.local_zone(st.context.timezone)  # the browser's zone; the server's when the browser gives none
 today = photos.todays_session(list(sessions.values()), zone)
 with right:  # the key changes when a session is added, so a new session comes up selected
@@ -62,6 +63,7 @@ if st.toggle("Take a photo with the camera", key="use_camera"):
     if shot is not None:
         inputs.append(("camera photo", shot.getvalue(), "camera"))
 if not inputs:
+    st.session_state[SHOWN_KEY] = set()  # a fresh uploader: what an earlier visit analysed waits (ui/unsaved.py)
     st.caption(f"Readings will be saved to session #{session_id} of {ui.plain(group.name)}.")
     st.stop()
 
@@ -76,9 +78,11 @@ if over_limits:
     )
     st.text("\n".join(over_limits))  # file names as plain text
 # checksum -> (AnalysedPhoto | error text, seconds): readings and a small preview, never the decoded photo
-cache = st.session_state.setdefault("analyses", {})
-for stale in set(cache) - {u.checksum for u in uploads}:
-    del cache[stale]  # photos taken out of the uploader are not held
+cache = st.session_state.setdefault(unsaved.ANALYSES_KEY, {})
+shown = {u.checksum for u in uploads}
+for removed in (st.session_state.get(SHOWN_KEY, set()) - shown) & set(cache):
+    del cache[removed]  # taken out of the uploader on this visit; photos analysed on an earlier visit still wait
+st.session_state[SHOWN_KEY] = shown
 todo = [u for u in uploads if u.checksum not in cache]
 if todo:
     bar = st.progress(0.0)
@@ -228,7 +232,8 @@ if ready:
                 f"Saved to session #{session_id}: " + "; ".join(done) + ". Open the Session explorer to see them."
             )
             st.session_state["analyse_nonce"] = nonce + 1
-            st.session_state["analyses"] = {}
+            for checksum in shown:  # what this visit showed is saved or was passed over; earlier visits' photos wait
+                cache.pop(checksum, None)
             st.rerun()
         elif done:
             st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(map(ui.plain, failed))} (see above).")

@@ -97,3 +97,21 @@ def test_photos_refused_or_without_a_face_are_not_counted_as_unsaved_readings():
     faceless = AnalysedPhoto(checksum="b", readings=[], preview=b"", size=(64, 48), seconds=0.1)
     assert unsaved_photos({"a": ("not a picture", 0.0), "b": (faceless, 0.1)}) == 0
     assert unsaved_photos(None) == 0
+
+
+def test_a_different_photo_added_after_coming_back_leaves_the_earlier_readings_waiting(teacher_with_a_photo, photos):
+    at = teacher_with_a_photo
+    (kept,) = at.session_state["analyses"].values()
+    at.switch_page("pages/explorer.py").run()
+    at.switch_page("pages/analyse.py").run()
+
+    other = ("obama-240p.jpg", (photos / "obama-240p.jpg").read_bytes(), "image/jpeg")
+    at.file_uploader(key="uploads_0").set_value(other)
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.session_state["analyses"]) == 2 and kept in at.session_state["analyses"].values()
+    # Saving what this visit shows leaves the earlier visit's photo waiting, and the menu says so.
+    next(b for b in at.button if b.key == "save").click().run()
+    assert not at.exception, at.exception
+    assert list(at.session_state["analyses"].values()) == [kept]
+    assert "1 photo with unsaved readings" in waiting_note(at)
