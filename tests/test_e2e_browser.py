@@ -10,20 +10,14 @@ Skips, with the reason, where chromium, playwright, the sample photos or videos,
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS, VIDEOS, record_lawful_deployment
+from helpers import PHOTOS, VIDEOS, record_lawful_deployment, running_app
 
 REPO = PROJECT_ROOT
 PHOTO = PHOTOS / "obama_and_biden.jpg"
@@ -51,12 +45,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     """`streamlit run app.py` (the launcher, as the README says) on a fresh SQLite file with an admin and one class."""
@@ -71,54 +59,9 @@ def server(tmp_path):
     record_lawful_deployment(svc, admin)
     group = svc.create_group(admin, "Class 4B", "class")
     svc.create_subject(admin, group.id, "S-01", "granted")
+    with running_app(url, tmp_path / "streamlit.log") as base:
+        yield {"url": base, "svc": svc, "admin": admin, "group": group}
     engine.dispose()
-
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url}
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text(errors='replace')[-2000:]}")
-        time.sleep(1)
-    engine = make_engine(url)
-    yield {"url": base, "svc": Service(engine), "admin": admin, "group": group}
-    engine.dispose()
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 def test_log_in_upload_save_and_find_the_readings_in_3d(server):

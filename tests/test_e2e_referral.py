@@ -1,6 +1,6 @@
 """End to end (issue 14): a pupil seen in class reaches the psychologist she is referred to.
 
-The real app (test_e2e_reload.running_app, so the same launcher) in headless Chromium, one browser context per
+The real app (helpers.running_app, so the same launcher) in headless Chromium, one browser context per
 person: the admin grants the teacher the class (Admin page) and refers S-01 to the psychologist (Subjects
 page); the teacher analyses a class photo, assigns one face to S-01 in the Analyse page's grid and saves; the
 psychologist, who has no group at all, opens S-01's timeline under "Referred to me" and sees the class
@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, PHOTO, _settle
-from test_e2e_reload import running_app
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, record_lawful_deployment
+from helpers import PASSWORDS, record_lawful_deployment, running_app
 
 SCREENSHOTS = PROJECT_ROOT / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run

@@ -1,7 +1,7 @@
 """End to end: a log-in survives a reload, addresses always land on a page, and the raw page list never shows.
 
-The real app under `streamlit run` LAUNCHER (the launcher that mounts the session cookie's route), driven in
-headless Chromium like tests/test_e2e_browser.py, in one browser session: from the server's start the sidebar
+The real app under `streamlit run app.py` (helpers.running_app; the launcher mounts the session cookie's route),
+driven in headless Chromium like tests/test_e2e_browser.py, in one browser session: from the server's start the sidebar
 never lists the pages/ folder; a typed address while logged out keeps the log-in form (no "Page not found"
 pop-up) and, after log-in, shows the page asked for, or a friendly refusal where the role may not open it;
 the session cookie is HTTP-only; F5 keeps the user on the page; an unknown address gets a friendly page;
@@ -10,23 +10,16 @@ after log-out the cookie opens nothing.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _settle
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _settle
 
 from vadcore.settings import PROJECT_ROOT
 
-from helpers import PASSWORDS, record_lawful_deployment
+from helpers import PASSWORDS, record_lawful_deployment, running_app
 
-LAUNCHER = "app.py"  # the entry point that mounts the session cookie's route
 SCREENSHOTS = PROJECT_ROOT / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
 
@@ -38,7 +31,7 @@ pytestmark = [
 
 @pytest.fixture
 def server(tmp_path):
-    """`streamlit run LAUNCHER` on a fresh SQLite file with an admin, a teacher and one class (not yet started:
+    """The app (helpers.running_app) on a fresh SQLite file with an admin, a teacher and one class (not yet started:
     the test starts it, to watch the sidebar from the first moment)."""
     from db import init_db, make_engine
     from db.services import Service
@@ -55,42 +48,6 @@ def server(tmp_path):
     with running_app(url, tmp_path / "streamlit.log") as base:
         yield {"url": base, "svc": svc, "admin": admin}
     engine.dispose()
-
-
-@contextmanager
-def running_app(database_url: str, log_path: Path) -> Iterator[str]:
-    """`streamlit run LAUNCHER` on `database_url`, headless on a free local port: its base address, once healthy."""
-    port = _free_port()
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", LAUNCHER, "--server.port", str(port)]
-        + ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {log_path.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_a_log_in_survives_a_reload_and_every_address_lands_on_a_page(server):
