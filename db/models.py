@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -175,6 +177,17 @@ class Referral(Base):
     No free text: a reason typed about a pupil is health data the pilot does not need to store."""
 
     __tablename__ = "referrals"
+    # One open referral of a subject to a psychologist, even when two requests make it at once (migration 0009).
+    __table_args__ = (
+        Index(
+            "uq_referrals_open_subject_psychologist",
+            "subject_id",
+            "psychologist_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id", ondelete="CASCADE"), index=True)

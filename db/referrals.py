@@ -62,7 +62,9 @@ def referrals(s: Session, *where: ColumnElement[bool]) -> list[ReferralInfo]:
 
 def create(s: Session, me: User, subject: Subject, psychologist: User, *, same_code: bool) -> list[Referral]:
     """Refer `subject` (and, with `same_code`, the consenting records with its code in the other groups `me` may
-    see) to `psychologist`; records already referred to them are skipped. Refused unless `subject` consents."""
+    see) to `psychologist`; records already referred to them are skipped. Refused unless `subject` consents.
+    The rows are added, not flushed: the caller flushes with `already_referred(...)` as the message for a
+    referral another request opened meanwhile (the open-referral index refuses the second one)."""
     if psychologist.role != "psychologist" or not psychologist.is_active:
         raise InvalidInput(f"{psychologist.username} is not an active psychologist; only psychologists take referrals")
     if subject.consent != "granted":
@@ -89,15 +91,19 @@ def create(s: Session, me: User, subject: Subject, psychologist: User, *, same_c
         )
     )
     if len(already) == len(targets):
-        raise InvalidInput(f"subject {subject.code!r} is referred to {psychologist.username} already")
+        raise InvalidInput(already_referred(subject, psychologist))
     made = [
         Referral(subject_id=t.id, psychologist_id=psychologist.id, referred_by=me.id, created_at=utcnow())
         for t in targets
         if t.id not in already
     ]
     s.add_all(made)
-    s.flush()
     return made
+
+
+def already_referred(subject: Subject, psychologist: User) -> str:
+    """The refusal of a referral that is open already."""
+    return f"subject {subject.code!r} is referred to {psychologist.username} already"
 
 
 def end(

@@ -19,7 +19,8 @@ Accounts
     authenticate(username, password, client=None) -> UserInfo | None   (throttled per name and per client)
     check_session(actor, last_seen=None, login_session_id=None) -> UserInfo
                    (SessionEnded: disabled, password changed, log-in record ended or expired, idle)
-    open_login_session(actor, user_agent=None) -> LoginTicket   (record id + one-time code; LOGIN_LIFETIME)
+    open_login_session(actor, user_agent=None) -> LoginTicket   (record id + one-time code; LOGIN_LIFETIME;
+                   deletes records ended or expired over LOGIN_RECORDS_KEPT ago, audited "purge_login_sessions")
     issue_session_token(code) -> str | None   (the cookie's token, once; only its digest is stored)
     resume_login_session(token, user_agent=None) -> (UserInfo, record id) | None   (audited)
     end_login_session(actor, login_session_id) -> None   (log-out; audited)
@@ -89,8 +90,8 @@ Outcomes and prediction
     training_data(actor, group_ids) -> pandas.DataFrame   (features + outcomes; never mixed; consenting
                                                            subjects only)
 Administration
-    audit_log(actor, limit=500, *, username=, action=, object_type=, since=, until=) -> pandas.DataFrame
-                                                     [admin; days UTC, both included; the read is audited]
+    audit_log(actor, limit=500, *, username=, action=, object_type=, since=, until=, zone=) -> pandas.DataFrame
+                                                     [admin; days in `zone` (UTC), both included; audited]
     audit_vocabulary(actor) -> dict (user names, actions, object types in the log)      [admin]
     database_size(actor) -> int (bytes)                                                 [admin]
 Deployment (the law; the rule is db.deployment.analysis_allowed)
@@ -123,13 +124,13 @@ import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 import pandas as pd
-from sqlalchemy import ColumnElement, CursorResult, Engine, delete, func, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Engine, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -240,6 +241,10 @@ _UNKNOWN_NAMES_KEPT = 10_000  # bound on the in-memory failure counts of unknown
 LOGIN_LIFETIME = timedelta(hours=12)
 LOGIN_HANDOFF_TTL = timedelta(minutes=2)
 LAST_SEEN_STEP = timedelta(minutes=1)
+# A log-in record ended or expired longer ago than this is deleted at the next log-in (in its transaction): no
+# use is left in it, and the audit log keeps the log-in, its resumptions and its end. Records are only made at
+# log-in, so purging there bounds the table.
+LOGIN_RECORDS_KEPT = timedelta(days=30)
 # Serialises the creation of the first administrator and of periods on PostgreSQL (SQLite's BEGIN IMMEDIATE
 # already does): keys of pg_advisory_xact_lock.
 _LOCK_FIRST_ADMIN = 0x7661_6401
@@ -435,10 +440,19 @@ class Service:
     def open_login_session(self, actor: UserInfo, user_agent: str | None = None) -> LoginTicket:
         """Record the log-in `actor` (just returned by `authenticate`, `create_first_admin` or
         `change_password`) as a server-side session lasting at most LOGIN_LIFETIME, and return its id with a
-        one-time code for `issue_session_token`. `user_agent` (the browser's, if known) binds the session to it."""
+        one-time code for `issue_session_token`. `user_agent` (the browser's, if known) binds the session to it.
+        Deletes every account's records that ended or expired more than LOGIN_RECORDS_KEPT ago; one audit row
+        "purge_login_sessions" (by the system) with the count when any went."""
         now = self.clock()
         code = new_token()
         with self._unit(actor) as (s, me):
+            cutoff = now - LOGIN_RECORDS_KEPT
+            purged = _delete(s, LoginSession, or_(LoginSession.ended_at < cutoff, LoginSession.expires_at < cutoff))
+            if purged:
+                days = LOGIN_RECORDS_KEPT.days
+                self._audit(
+                    s, None, "purge_login_sessions", "", None, f"login_sessions={purged} older_than_days={days}"
+                )
             row = LoginSession(
                 user_id=me.id,
                 handoff_hash=digest(code),
@@ -757,6 +771,8 @@ class Service:
             subject = require_subject(s, me, subject_id)
             psychologist = self._get(s, User, psychologist_id)
             made = referrals.create(s, me, subject, psychologist, same_code=same_code)
+            # Another request may have opened the same referral since the check (PostgreSQL; SQLite serialises).
+            _flush_unique(s, referrals.already_referred(subject, psychologist))
             for row in made:
                 detail = f"referral={row.id} psychologist={psychologist.username}"
                 self._audit(s, me, "refer_subject", "subject", row.subject_id, detail)
@@ -1648,9 +1664,10 @@ class Service:
         object_type: str | None = None,
         since: date | None = None,
         until: date | None = None,
+        zone: tzinfo = UTC,
     ) -> pd.DataFrame:
         """The newest `limit` audit rows, newest first, narrowed by the filters given: exact user name, action
-        and object type; `since` and `until` are days (UTC), both included."""
+        and object type; `since` and `until` are days in `zone` (the reader's), both included."""
         if since is not None and until is not None and until < since:
             raise InvalidInput("the last day comes before the first day")
         with self._unit(actor, write=False) as (s, me):
@@ -1675,11 +1692,14 @@ class Service:
                     stmt = stmt.where(column == value)
                     filters.append(f"{column.key}={value!r}")
             if since is not None:
-                stmt = stmt.where(AuditEntry.at >= datetime.combine(since, datetime.min.time(), UTC))
+                stmt = stmt.where(AuditEntry.at >= datetime.combine(since, datetime.min.time(), zone))
                 filters.append(f"since={since.isoformat()}")
             if until is not None:
-                stmt = stmt.where(AuditEntry.at < datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC))
+                end = datetime.combine(until + timedelta(days=1), datetime.min.time(), zone)
+                stmt = stmt.where(AuditEntry.at < end)
                 filters.append(f"until={until.isoformat()}")
+            if (since or until) and zone is not UTC:  # the days' zone, so the trail says which hours they were
+                filters.append(f"zone={getattr(zone, 'key', None) or zone.tzname(None)}")
             rows = s.execute(stmt.order_by(AuditEntry.id.desc()).limit(limit)).all()
             # Reading the log is itself logged (written after this read, so not among the rows returned), with
             # the filters, so the trail says what was looked for.

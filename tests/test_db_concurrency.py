@@ -202,3 +202,17 @@ def test_one_name_asked_for_at_once_is_given_once_with_plain_refusals(service, a
     }
     call, message = calls[what]
     _one_success(_at_once(6, call), InvalidInput, message)
+
+
+def test_one_subject_referred_at_once_to_one_psychologist_is_referred_once(service, admin):
+    """The service's check sees no open referral in any of the simultaneous requests; the open-referral index
+    (migration 0009) lets exactly one in and the others get the plain "referred already" refusal."""
+    psy = service.create_user(admin, "psych", "psych-password-1", "psychologist")
+    group = service.create_group(admin, "7a", "class")
+    for i in range(3):  # a few rounds: without the index, most rounds on PostgreSQL open several
+        subject = service.create_subject(admin, group.id, f"S-0{i}", "granted")
+        results = _at_once(6, lambda _, s=subject: service.refer_subject(admin, s.id, psy.id))
+        _one_success(results, InvalidInput, f"subject 'S-0{i}' is referred to psych already")
+    with service.engine.connect() as conn:
+        open_rows = conn.execute(text("SELECT subject_id FROM referrals WHERE revoked_at IS NULL")).scalars().all()
+    assert len(open_rows) == len(set(open_rows)) == 3

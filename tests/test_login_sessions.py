@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from db.errors import SessionEnded
 from db.models import LoginSession
-from db.services import LAST_SEEN_STEP, LOGIN_HANDOFF_TTL, LOGIN_LIFETIME, Service
+from db.services import LAST_SEEN_STEP, LOGIN_HANDOFF_TTL, LOGIN_LIFETIME, LOGIN_RECORDS_KEPT, Service
 from db.session_tokens import digest
 from db.views import UserInfo
 
@@ -150,6 +150,29 @@ def test_disabling_or_a_new_password_ends_every_log_in_of_the_account(service, a
     log = service.audit_log(admin, limit=1000)
     action = {"disable": "deactivate_user", "reset": "set_password", "change": "change_password"}[revoke]
     assert list(log.loc[log["action"] == action, "detail"]) == ["sessions_ended=2"]
+
+
+def test_records_ended_or_expired_over_30_days_ago_go_at_the_next_log_in_audited(service, admin, teacher):
+    clock = Clock(service)
+    user, logged_out, _ = _log_in(service)
+    service.end_login_session(user, logged_out)
+    _, expired, _ = _log_in(service, "admin")  # never ended: it expires after LOGIN_LIFETIME
+    clock.advance(days=LOGIN_RECORDS_KEPT.days, seconds=-60)
+    _, recent, _ = _log_in(service)  # both are not yet LOGIN_RECORDS_KEPT past their end or expiry: kept
+    service.end_login_session(user, recent)
+    assert _record(service, logged_out) and _record(service, expired)
+    clock.advance(seconds=120)  # the log-out now lies 30 days back; the expiry, 12 hours later, not yet
+    _, current, _ = _log_in(service)
+    with service._sessions() as s:
+        assert s.scalars(select(LoginSession.id).order_by(LoginSession.id)).all() == [expired, recent, current]
+    clock.advance(seconds=LOGIN_LIFETIME.total_seconds())
+    _log_in(service)
+    with service._sessions() as s:
+        assert expired not in s.scalars(select(LoginSession.id)).all()
+    assert _actions(service, admin, "purge_login_sessions") == [
+        "login_sessions=1 older_than_days=30",
+        "login_sessions=1 older_than_days=30",
+    ]
 
 
 def test_a_removed_account_takes_its_records_with_it(service, admin, teacher):

@@ -10,9 +10,10 @@ Streamlit's AppTest on a real SQLite file.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from streamlit.testing.v1 import AppTest
 
 from db.errors import InvalidInput, PermissionDenied
@@ -170,6 +171,55 @@ def test_a_referral_is_refused_without_consent_and_to_anyone_but_a_psychologist(
     assert [r.subject_code for r in service.referred_to_me(psy)] == ["S-01"]
 
 
+def test_a_referral_opened_by_another_request_meanwhile_is_refused_plainly(service, admin, school):
+    """Two requests at once both pass the service's check on PostgreSQL (test_db_concurrency shows the race);
+    the open-referral index then refuses the later row. Here the other request's row is written into the
+    transaction after the check, right before the flush: the person reads the plain refusal, nothing of the
+    request stays, and the next request goes through."""
+    psy, t1, s01 = school["psy"], school["t1"], school["s01"]
+
+    def other_request(session, *_):
+        session.connection().execute(
+            text("INSERT INTO referrals (subject_id, psychologist_id, created_at) VALUES (:s, :p, :at)"),
+            {"s": s01.id, "p": psy.id, "at": datetime(2026, 11, 29, 9, 0)},
+        )
+
+    event.listen(service._sessions, "before_flush", other_request, once=True)
+    with pytest.raises(InvalidInput, match=r"^subject 'S-01' is referred to psych already$"):
+        service.refer_subject(t1, s01.id, psy.id)
+    assert audit_rows(service, "refer_subject") == []
+    with service.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM referrals")).scalar() == 0
+    (made,) = service.refer_subject(t1, s01.id, psy.id)
+    service.revoke_referral(t1, made.id)
+    service.refer_subject(t1, s01.id, psy.id)  # the index holds open referrals only: a revoked one is history
+    assert [r.active for r in service.list_referrals(admin)] == [False, True]
+
+
+def test_duplicate_open_referrals_from_before_migration_0009_are_revoked_but_kept(service, admin, school):
+    from alembic import command
+
+    from db import alembic_config, init_db
+
+    psy, s01, s02 = school["psy"], school["s01"], school["s02"]
+    cfg = alembic_config()
+    with service.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+        for subject_id in (s01.id, s01.id, s01.id, s02.id):
+            conn.execute(
+                text("INSERT INTO referrals (subject_id, psychologist_id, created_at) VALUES (:s, :p, :at)"),
+                {"s": subject_id, "p": psy.id, "at": datetime(2026, 11, 29, 9, 0)},
+            )
+    init_db(service.engine)
+    assert [(r.subject_code, r.active) for r in service.list_referrals(admin)] == [
+        ("S-01", True),
+        ("S-01", False),
+        ("S-01", False),
+        ("S-02", True),
+    ]
+
+
 def test_a_revoked_referral_hides_the_subject_again_and_both_steps_are_audited(service, admin, school):
     psy, t1, t2, s01 = school["psy"], school["t1"], school["t2"], school["s01"]
     (made,) = service.refer_subject(t1, s01.id, psy.id)
@@ -322,3 +372,54 @@ def test_a_teacher_refers_on_the_subjects_page_and_the_psychologist_sees_the_tim
     ps.button(key="timeline_end_referral").click().run()
     assert not ps.exception, ps.exception
     assert svc.referred_to_me(psy) == [] and "timeline_source" not in {r.key for r in ps.radio}
+
+
+def reopened(username: str, address: dict) -> AppTest:
+    """A reload (F5) or a bookmark of the Timelines page at `address`: a new browser session, logged in (the
+    session cookie's part, tested in test_e2e_referral), whose first run reads the address."""
+    at = login(username)
+    at.query_params.update(address)
+    at.switch_page("pages/timelines.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.slow  # about 30 s: four log-ins and several runs of the app
+def test_the_timelines_address_keeps_the_chosen_subject_through_a_reload(pilot):
+    svc, psy, s01, s02, class_a = pilot["svc"], pilot["psy"], pilot["s01"], pilot["s02"], pilot["class_a"]
+    at = login("admin")
+    at.switch_page("pages/timelines.py").run()
+    at.selectbox(key="timeline_group").select(class_a)
+    at.run()
+    at.selectbox(key="timeline_subject").select(s02.id).run()
+    assert at.query_params == {"group": str(class_a.id), "subject": str(s02.id)}  # ids only, never the code
+    again = reopened("admin", at.query_params)
+    assert again.selectbox(key="timeline_group").value == class_a
+    assert again.selectbox(key="timeline_subject").value == s02.id
+    assert "1 readings in 1 sessions" in [h.value for h in again.subheader]
+
+    svc.refer_subject(pilot["t1"], s01.id, psy.id)
+    ps = login("psych")
+    ps.switch_page("pages/timelines.py").run()
+    ps.radio(key="timeline_source").set_value("Referred to me").run()
+    assert ps.query_params == {"subject": str(s01.id)}  # a referral opens no group
+    again = reopened("psych", ps.query_params)
+    assert again.radio(key="timeline_source").value == "Referred to me"
+    assert again.selectbox(key="timeline_referred_subject").value == s01.id
+    assert "1 readings in 1 sessions" in [h.value for h in again.subheader]
+    assert "not open to you" not in texts(again.info)
+
+
+@pytest.mark.slow  # about 20 s: two log-ins and several runs of the app
+@pytest.mark.parametrize("address", ["group and subject", "subject alone"])
+def test_a_timelines_address_of_a_subject_not_open_to_the_user_shows_a_note_and_no_readings(pilot, address):
+    """The psychologist has her (empty) caseload, and no referral: 7a's S-01 is not hers to see."""
+    svc, s01, class_a = pilot["svc"], pilot["s01"], pilot["class_a"]
+    ids = {"group": str(class_a.id), "subject": str(s01.id)}
+    ps = reopened("psych", ids if address == "group and subject" else {"subject": ids["subject"]})
+    assert "The address names a group or subject that is not open to you" in texts(ps.info)
+    assert ps.selectbox(key="timeline_group").value == pilot["caseload"]
+    assert "This group has no subjects yet (Subjects page)." in texts(ps.info)
+    assert not [h for h in ps.subheader if "readings in" in h.value]
+    assert not [d for user, _, d in audit_rows(svc, "view_readings") if user == "psych"]
+    assert ps.query_params == {}  # the address forgets what it may not show
