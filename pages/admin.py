@@ -9,6 +9,7 @@ import streamlit as st
 import ui
 from db.deployment import read_model_figures
 from db.enums import GROUP_KINDS, RETENTION_DAYS_MAX, ROLES
+from ui import local_time
 from ui.deployment import admin_section, warn_unrecorded_deployment
 from vadcore.csv_safety import to_csv
 from vadcore.model_check import MIN_ACCURACY, MIN_SIGN_AGREEMENT
@@ -22,6 +23,7 @@ OVERVIEW_KEY = "admin_access_overview"  # who sees what, as last read here (an a
 
 user = ui.require_user("admin")
 svc = ui.service()
+zone = local_time.user_zone()  # times shown and audit days counted in the browser's zone
 st.title("Admin")
 
 
@@ -291,6 +293,7 @@ with access_tab:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"since": local_time.datetime_column("since", zone)},
             key="access_overview_table",
         )
         if overview:
@@ -509,6 +512,10 @@ with model_tab:
             ]
         ),
         hide_index=True,
+        column_config={
+            "registered": local_time.datetime_column("registered", zone),
+            "activated": local_time.datetime_column("activated", zone),
+        },
     )
     with st.form("register_model"):
         path_typed = st.text_input("Checkpoint to register (a path on the server)", key="model_path")
@@ -577,7 +584,8 @@ with data_tab:
     st.markdown("**Audit log**")
     st.caption(
         "Who did what, newest first. The log is read only when you ask for it here, and each reading of it is "
-        "itself logged with the filters used. Days are UTC, both included."
+        f"itself logged with the filters used. Days and times are in {local_time.zone_name(zone)}; both days "
+        "are included. The CSV keeps times in UTC."
     )
     vocabulary = ui.attempt(lambda: svc.audit_vocabulary(user)) or {}
     with st.form("audit_filters", clear_on_submit=False):
@@ -605,11 +613,18 @@ with data_tab:
                     object_type=type_filter,
                     since=since,
                     until=until,
+                    zone=zone,
                 )
             )
     log = st.session_state.get(AUDIT_KEY)
     if log is not None:
-        st.dataframe(log, hide_index=True, width="stretch", height=300)
+        st.dataframe(
+            log,
+            hide_index=True,
+            width="stretch",
+            height=300,
+            column_config={"at": local_time.datetime_column("at", zone)},
+        )
         st.download_button(
             f"Download these {len(log):,} rows as CSV",
             to_csv(log, index=False, date_format="%Y-%m-%dT%H:%M:%SZ"),  # formula cells neutralised for spreadsheets

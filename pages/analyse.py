@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from ui import model_note, photos, unsaved
+from ui import local_time, model_note, photos, unsaved
 from ui.deployment import require_analysis_allowed
 from vadcore.taxonomy import DOMINANCE_HELP
 
@@ -25,7 +25,7 @@ with left:
 sessions = {s.id: s for s in ui.attempt(lambda: svc.list_sessions(user, group.id)) or []}
 NEW = 0
 SHOWN_KEY = "analyse_shown"  # the photos the uploader held at this page's last run
-zone = photos.local_zone(st.context.timezone)  # the browser's zone; the server's when the browser gives none
+zone = local_time.user_zone()  # the browser's zone; the server's when the browser gives none
 today = photos.todays_session(list(sessions.values()), zone)
 with right:  # the key changes when a session is added, so a new session comes up selected
     # Today's session by default, else a new one: yesterday's is never preselected for today's photos.
@@ -34,7 +34,7 @@ with right:  # the key changes when a session is added, so a new session comes u
         [NEW, *sessions],
         key=f"analyse_session_{group.id}_{len(sessions)}",
         index=0 if today is None else 1 + list(sessions).index(today),
-        format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i]),
+        format_func=lambda i: "+ Start a new session" if i == NEW else ui.session_label(sessions[i], zone),
     )
     if today is None and sessions:
         st.caption("No session of this group started today: start one, or pick an earlier one above.")
@@ -80,8 +80,8 @@ if over_limits:
 # checksum -> (AnalysedPhoto | error text, seconds): readings and a small preview, never the decoded photo
 cache = st.session_state.setdefault(unsaved.ANALYSES_KEY, {})
 shown = {u.checksum for u in uploads}
-for removed in (st.session_state.get(SHOWN_KEY, set()) - shown) & set(cache):
-    del cache[removed]  # taken out of the uploader on this visit; photos analysed on an earlier visit still wait
+# Taken out of the uploader on this visit: forgotten; photos analysed on an earlier visit still wait.
+unsaved.forget(st.session_state.get(SHOWN_KEY, set()) - shown)
 st.session_state[SHOWN_KEY] = shown
 todo = [u for u in uploads if u.checksum not in cache]
 if todo:
@@ -97,6 +97,9 @@ saved_before = ui.attempt(lambda: svc.captures_with_checksum(user, session_id, [
 subjects = ui.attempt(lambda: svc.list_subjects(user, group.id)) or []
 assignable = {s.code: s.id for s in subjects if s.consent == "granted"}
 ANON = "anonymous"
+# The face grid beside each photo; taller than this it scrolls. 420 px leaves the photo and the whole grid in view
+# on a 1366×768 laptop, browser bars included.
+FACES_PER_ROW, FACE_GRID_HEIGHT = 4, 420
 if len(assignable) < len(subjects):
     st.caption(
         f"{len(subjects) - len(assignable)} subject(s) of {ui.plain(group.name)} have no consent on record "
@@ -136,7 +139,7 @@ for upload in uploads:
             st.info(ui.plain(note), icon=":material/content_copy:")
         again = False
         if earlier:
-            times = " and ".join(photos.clock_time(t, zone) for t in earlier)
+            times = " and ".join(local_time.clock_time(t, zone) for t in earlier)
             st.warning(
                 f"This photo is already saved to this session at {times}; save again? Saving it again adds its "
                 "readings a second time, so these faces count twice in every mean.",
@@ -144,16 +147,36 @@ for upload in uploads:
             )
             # The nonce empties the box after a save: a confirmation is for one save only.
             again = st.checkbox("Save this photo again", key=f"again_{nonce}_{checksum[:16]}")
-        pic, table = st.columns([1, 1])
+        # The photo beside its faces: the grid scrolls on its own, so the photo stays in view on a laptop screen
+        # (1366×768) while any of 30 faces is assigned.
+        pic, grid = st.columns(2, gap="small")
         pic.image(
             result.preview,
             caption=f"{ui.plain(name)}: numbered faces with class, confidence and V/A/D on −1…+1",
             width="stretch",
         )
+        grid.caption("Who is each face? Choose a subject code under its picture, or leave it anon. (no subject).")
+        options = [ANON, *assignable]
+        chosen = []  # each face's subject code, or ANON
+        with grid.container(height=FACE_GRID_HEIGHT if n > 2 * FACES_PER_ROW else "content", border=False):
+            cells = [cell for _ in range(0, n, FACES_PER_ROW) for cell in st.columns(FACES_PER_ROW, gap="small")]
+            for face in range(n):
+                cells[face].image(result.thumbnails[face], width="stretch")
+                code = cells[face].selectbox(
+                    f"Face {face + 1}",
+                    options,
+                    index=unsaved.chosen_index(checksum, face, options),
+                    format_func=lambda code: "anon." if code == ANON else code,  # "anonymous" is cut off in a cell
+                    key=unsaved.face_key(checksum, face),
+                )
+                unsaved.remember(checksum, face, code)
+                chosen.append(code)
+        if left_out := photos.left_out_note(result.readings, exclude_flagged):
+            grid.caption(left_out)
+        # Read-only, full width below: the quality and consistency notes (why a face is left out) need the room.
         rows = pd.DataFrame(
             {
                 "Face": range(1, n + 1),
-                "Subject": [ANON] * n,
                 "Class": [r.label for r in result.readings],
                 "Confidence": [r.confidence for r in result.readings],
                 "V": [r.valence for r in result.readings],
@@ -163,13 +186,10 @@ for upload in uploads:
                 "Quality": [photos.quality_note(r) for r in result.readings],
             }
         )
-        edited = table.data_editor(
+        st.dataframe(
             rows,
-            key=f"assign_{checksum[:16]}",
             hide_index=True,
             width="stretch",
-            num_rows="fixed",
-            disabled=[c for c in rows.columns if c != "Subject"],
             column_config={
                 "Confidence": st.column_config.NumberColumn("Conf.", format="percent", help="Probability of the class"),
                 "V": st.column_config.NumberColumn("V", format="%+.2f", help="Valence, −1…+1"),
@@ -179,17 +199,9 @@ for upload in uploads:
                 ),
                 "Note": st.column_config.TextColumn("Note", help=photos.CONSISTENCY_HELP),
                 "Quality": st.column_config.TextColumn("Quality", help=photos.QUALITY_HELP),
-                "Subject": st.column_config.SelectboxColumn(
-                    "Subject",
-                    options=[ANON, *assignable],
-                    required=True,
-                    help="Assign the face to a subject code, or leave anonymous",
-                ),
             },
         )
-        if left_out := photos.left_out_note(result.readings, exclude_flagged):
-            table.caption(left_out)
-        saving = photos.to_save(result.readings, [assignable.get(code) for code in edited["Subject"]], exclude_flagged)
+        saving = photos.to_save(result.readings, [assignable.get(code) for code in chosen], exclude_flagged)
         if (not earlier or again) and saving[0]:
             ready.append((upload, result, *saving))
 
@@ -232,8 +244,7 @@ if ready:
                 f"Saved to session #{session_id}: " + "; ".join(done) + ". Open the Session explorer to see them."
             )
             st.session_state["analyse_nonce"] = nonce + 1
-            for checksum in shown:  # what this visit showed is saved or was passed over; earlier visits' photos wait
-                cache.pop(checksum, None)
+            unsaved.forget(shown)  # what this visit showed is saved or was passed over; earlier visits' photos wait
             st.rerun()
         elif done:
             st.success("Saved: " + "; ".join(done) + f". Not saved: {', '.join(map(ui.plain, failed))} (see above).")

@@ -1,17 +1,16 @@
 """Session explorer: readings in V–A–D space, filtered by group, session, subject and date; a reading can be
 moved to another subject or deleted (ui.corrections)."""
 
-from datetime import UTC, datetime, time, timedelta
-
 import streamlit as st
 
 import ui
-from ui import corrections, figures, model_note
+from ui import corrections, figures, local_time, model_note
 from vadcore.csv_safety import to_csv
 from vadcore.taxonomy import DOMINANCE_HELP, DOMINANCE_LABEL, EXPORT_COLUMNS
 
 user = ui.require_user()
 svc = ui.service()
+zone = local_time.user_zone()  # times shown and days counted in the browser's zone
 st.title("Session explorer")
 model_note.show()  # the model that reads new photos and its card's headline
 corrections.show_flash()
@@ -28,7 +27,7 @@ with f2:
         "Session",
         [None, *sessions],
         key="explore_session",
-        format_func=lambda i: "All sessions" if i is None else ui.session_label(sessions[i]),
+        format_func=lambda i: "All sessions" if i is None else ui.session_label(sessions[i], zone),
     )
 with f3:
     subject_id = st.selectbox(
@@ -39,16 +38,13 @@ with f3:
     )
 with f4:
     dates = st.date_input(
-        "Dates (UTC)",
+        f"Dates ({local_time.zone_name(zone)})",
         value=(),
         key="explore_dates",
         format="YYYY-MM-DD",
         help="Pick a first and a last day; leave empty for all dates.",
     )
-start = end = None
-if len(dates) >= 1:
-    start = datetime.combine(dates[0], time.min, UTC)
-    end = datetime.combine(dates[-1], time.min, UTC) + timedelta(days=1)
+start, end = local_time.day_bounds(dates[0], dates[-1], zone) if dates else (None, None)
 
 frame = ui.attempt(
     lambda: svc.readings_frame(user, group_id=gid, session_id=session_id, subject_id=subject_id, start=start, end=end)
@@ -71,13 +67,13 @@ if frame["is_simulated"].any():
 # ---------------------------------------------------------------- figures
 tab3d, tab2d, tabmix, tabrows, tabfix = st.tabs(["3D V–A–D", "2D projections", "Class mix", "Table", "Correct"])
 with tab3d:
-    st.plotly_chart(figures.vad_scatter_3d(frame), key="vad3d", width="stretch")
+    st.plotly_chart(figures.vad_scatter_3d(frame, zone), key="vad3d", width="stretch")
     st.caption(
         f"Axes fixed to the VAD scale −1…+1. Diamonds: {figures.PROTOTYPE_NAME}. Hover a point for subject and time. "
         + DOMINANCE_HELP
     )
 with tab2d:
-    st.plotly_chart(figures.vad_projections(frame), key="vad2d", width="stretch")
+    st.plotly_chart(figures.vad_projections(frame, zone), key="vad2d", width="stretch")
 with tabmix:
     by = "session_id" if frame["session_id"].nunique() > 1 or session_id else "group_id"
     st.plotly_chart(
@@ -103,7 +99,10 @@ with tabrows:
         hide_index=True,
         width="stretch",
         height=320,
-        column_config={"dominance": st.column_config.NumberColumn(DOMINANCE_LABEL, help=DOMINANCE_HELP)},
+        column_config={
+            "captured_at": local_time.datetime_column("captured_at", zone),
+            "dominance": st.column_config.NumberColumn(DOMINANCE_LABEL, help=DOMINANCE_HELP),
+        },
     )
     st.download_button(
         "Download these readings (CSV)",

@@ -6,10 +6,12 @@ import streamlit as st
 import ui
 from db.enums import CONSENT_STATUSES, REFERRER_ROLES
 from db.services import looks_like_a_name
+from ui import local_time
 from ui.deployment import notice_download
 
 user = ui.require_user()
 svc = ui.service()
+zone = local_time.user_zone()  # times shown in the browser's zone
 st.title("Subjects")
 st.caption(
     "Subjects are pseudonymous codes (no names). A new subject starts with consent **pending**; set it to "
@@ -95,13 +97,16 @@ if referrals:
                     "psychologist": r.psychologist,
                     "referred by": r.referred_by,
                     "since": r.created_at,
-                    "status": "active" if r.active else f"revoked {r.revoked_at:%Y-%m-%d} by {r.revoked_by}",
+                    "status": "active"
+                    if r.active
+                    else f"revoked {local_time.local_text(r.revoked_at, zone)} by {r.revoked_by}",
                 }
                 for r in referrals
             ]
         ),
         hide_index=True,
         width="content",
+        column_config={"since": local_time.datetime_column("since", zone)},
         key="referrals_table",
     )
 else:

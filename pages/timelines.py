@@ -7,7 +7,7 @@ import streamlit as st
 
 import ui
 from db.enums import TIMELINE_NOTE_MAX_CHARS, TIMELINE_ROLES
-from ui import figures, model_note
+from ui import figures, local_time, model_note, page_address
 from ui import video as videos
 from vadcore.features import (
     ALERT_DIRECTIONS,
@@ -25,13 +25,44 @@ IN_GROUPS, REFERRED = "In my groups", "Referred to me"
 
 user = ui.require_user(*TIMELINE_ROLES)
 svc = ui.service()
+zone = local_time.user_zone()  # times shown in the browser's zone
 st.title("Timelines")
 model_note.show()  # the model that reads new photos and its card's headline
+address_note = st.empty()
 
 # Subjects referred to a psychologist are shown one by one, from whichever group they are in; never their group.
 referred = {}
 if user.role == "psychologist":
     referred = {r.subject_id: r for r in ui.attempt(lambda: svc.referred_to_me(user)) or []}
+
+
+def address_not_open() -> None:
+    """The address named a group or subject this user may not open: one note, the same whether it exists or
+    not, and the address forgets it (the page shows what it would without it)."""
+    address_note.info(
+        "The address names a group or subject that is not open to you (or no longer exists); showing another.",
+        icon=":material/link_off:",
+    )
+    page_address.keep(group=None, subject=None)
+
+
+# A reload (F5) or a bookmark opens the group and subject chosen last: the address keeps their ids
+# (ui/page_address.py), honoured only where the service lists them for this user; a referred subject's has no
+# group.
+wanted = page_address.read_once("timelines", "group", "subject")
+if "group" in wanted:
+    visible = {g.id: g for g in ui.attempt(lambda: svc.list_groups(user)) or []}
+    if wanted["group"] in visible:
+        st.session_state["timeline_group"] = visible[wanted["group"]]
+    else:
+        address_not_open()
+        wanted = {}
+elif "subject" in wanted:
+    if wanted["subject"] in referred:
+        st.session_state.update(timeline_source=REFERRED, timeline_referred_subject=wanted["subject"])
+    else:
+        address_not_open()
+    wanted = {}  # nothing more of it to apply
 source = st.radio("Subjects", (IN_GROUPS, REFERRED), horizontal=True, key="timeline_source") if referred else IN_GROUPS
 if source == REFERRED:
     # No group is open: no group rule, no session notes (they may speak of others), the default rule.
@@ -41,6 +72,11 @@ else:
     with st.columns(2)[0]:
         group = ui.require_group(svc, user, key="timeline_group")
     subjects = {s.id: s for s in ui.attempt(lambda: svc.list_subjects(user, group.id)) or []}
+    if "subject" in wanted:  # of the group the address named, which the user may open
+        if wanted["subject"] in subjects:
+            st.session_state["timeline_subject"] = wanted["subject"]
+        else:
+            address_not_open()
     if not subjects:
         st.info("This group has no subjects yet (Subjects page).")
         st.stop()
@@ -86,10 +122,10 @@ if group is not None and stored is not None:
                 column_config={
                     "subject_code": "Subject",
                     "sessions": "Sessions",
-                    "last_session": st.column_config.DatetimeColumn("Last session", format="YYYY-MM-DD"),
+                    "last_session": local_time.datetime_column("Last session", zone, with_time=False),
                     "fires_now": st.column_config.CheckboxColumn("Fires now"),
-                    "since": st.column_config.DatetimeColumn(
-                        "Since", format="YYYY-MM-DD", help="The first session of the run in a row that meets the rule"
+                    "since": local_time.datetime_column(
+                        "Since", zone, with_time=False, help="The first session of the run in a row that meets the rule"
                     ),
                     "latest_mean": st.column_config.NumberColumn(f"Latest {stored.rule.dim} mean", format="%+.2f"),
                     "sessions_fired": st.column_config.NumberColumn("Sessions it fired"),
@@ -103,6 +139,7 @@ with st.columns(2)[0]:
         key="timeline_subject" if stored is not None else "timeline_referred_subject",
         format_func=labels.get,
     )
+page_address.keep(group=None if group is None else group.id, subject=subject_id)
 if stored is None and st.button("End this referral", key="timeline_end_referral", icon=":material/link_off:"):
     if ui.succeeded(lambda: svc.revoke_referral(user, referred[subject_id].id), "The referral was not ended"):
         st.rerun()
@@ -142,7 +179,8 @@ with st.expander("Alert rule", expanded=True):
     elif stored.is_default:
         st.text(f"{group.name} has no stored rule yet; this is the default ({stored.rule.describe()}).")
     else:
-        st.text(f"Stored rule: {stored.rule.describe()}; set by {stored.set_by}, {stored.set_at:%Y-%m-%d %H:%M} UTC.")
+        set_at = local_time.local_text(stored.set_at, zone)
+        st.text(f"Stored rule: {stored.rule.describe()}; set by {stored.set_by}, {set_at}.")
     if stored is not None and rule != stored.rule:
         st.caption("The charts below use the edited rule; it applies to everyone once saved.")
 
@@ -160,7 +198,7 @@ else:
         st.error(f"The rule fires in {int(fires.sum())} session(s): {rule.describe()}.", icon=":material/flag:")
     else:
         st.success(f"The rule does not fire: {rule.describe()}.")
-    st.plotly_chart(figures.vad_timeline(per_session, fires, rule), key="timeline", width="stretch")
+    st.plotly_chart(figures.vad_timeline(per_session, fires, rule, zone=zone), key="timeline", width="stretch")
     st.caption(
         "Lines: session mean; bands: ±1 standard deviation of the session's readings; "
         "red crosses: sessions where the alert rule fires. Hover for the session note."
@@ -168,7 +206,11 @@ else:
     st.plotly_chart(figures.class_mix(frame, "session_id", "Session"), key="timeline_mix", width="stretch")
     with st.expander("Sessions"):
         table = per_session[["started_at", "session_id", "n", f"{rule.dim}_mean", "note"]]
-        st.dataframe(table.assign(**{"rule fires": fires.map({True: "yes", False: ""})}), hide_index=True)
+        st.dataframe(
+            table.assign(**{"rule fires": fires.map({True: "yes", False: ""})}),
+            hide_index=True,
+            column_config={"started_at": local_time.datetime_column("started_at", zone)},
+        )
 
 # ---------------------------------------------------------------- notes on the timeline
 st.subheader("Notes on this timeline")
@@ -178,7 +220,7 @@ if not notes:
 for note in notes:
     with st.container(border=True):
         # A note and its author's name are typed by people: plain text only, never markdown or HTML.
-        st.text(f"{note.written_at:%Y-%m-%d %H:%M} UTC, {note.author}")
+        st.text(f"{local_time.local_text(note.written_at, zone)}, {note.author}")
         st.text(note.text)
 with st.form("timeline_note", clear_on_submit=True):
     text = st.text_area("New note", max_chars=TIMELINE_NOTE_MAX_CHARS, key="timeline_note_text")
@@ -197,7 +239,7 @@ if in_videos:
         in_videos,
         index=len(in_videos) - 1,  # the newest
         key="timeline_video_session",
-        format_func=lambda i: ui.session_label(by_id[i]) if i in by_id else f"#{i}",
+        format_func=lambda i: ui.session_label(by_id[i], zone) if i in by_id else f"#{i}",
     )
     curve = videos.session_curve(frame, video_session)
     st.plotly_chart(

@@ -65,6 +65,16 @@ def save_button(at: AppTest):
     return next((b for b in at.button if b.key == "save"), None)
 
 
+def previews(at: AppTest) -> list:
+    """The labelled photos shown (the faces' thumbnails have no caption)."""
+    return [image for image in at.image if any(image.captions)]
+
+
+def face_boxes(at: AppTest) -> dict[str, str]:
+    """Each face's subject box on the page, key -> the subject chosen ("face_<checksum[:16]>_<face index>")."""
+    return {box.key: box.value for box in at.selectbox if box.key and box.key.startswith("face_")}
+
+
 # ---------------------------------------------------------------- duplicates in one batch
 
 
@@ -85,9 +95,11 @@ def test_a_photo_added_twice_and_under_another_name_shows_once_and_is_saved_once
     ).run()
     assert not at.exception, at.exception
     assert not at.error, texts(at.error)
-    # Each distinct photo once, the other photo of the batch too; one table each, keyed by checksum.
-    assert len(at.image) == 2
-    assert [e.key for e in at.data_editor] == [f"assign_{image_checksum(d)[:16]}" for d in (biden, other)]
+    # Each distinct photo once, the other photo of the batch too; their faces' subject boxes keyed by checksum.
+    assert len(previews(at)) == 2
+    photo_keys = [key.rsplit("_", 1)[0] for key in face_boxes(at)]
+    assert list(dict.fromkeys(photo_keys)) == [f"face_{image_checksum(d)[:16]}" for d in (biden, other)]
+    assert photo_keys.count(f"face_{image_checksum(biden)[:16]}") == 1  # biden's one face, not three
     assert len(at.session_state["analyses"]) == 2
     # The note names the other names, as typed: escaped, never read as Markdown.
     notes = texts(at.info)
@@ -100,15 +112,16 @@ def test_a_photo_added_twice_and_under_another_name_shows_once_and_is_saved_once
     assert plain(seen) in notes and r"\*copy\*" in notes
 
     # The consistency column is a plain-language note with a tooltip, not "Sign check: no: valence".
-    table = at.data_editor[0].value
+    table = at.dataframe[0].value
     assert "Note" in table.columns and "Consistent" not in table.columns
-    for note in (*table["Note"], *at.data_editor[1].value["Note"]):
+    for note in (*table["Note"], *at.dataframe[1].value["Note"]):
         assert note == "" or note.startswith("the V/A/D values disagree with the class (")
         assert note == "" or note.endswith("); treat this reading with care")
-    assert "disagree" in at.data_editor[0].proto.columns  # the column's help text travels with the table
+    assert "disagree" in at.dataframe[0].proto.columns  # the column's help text travels with the table
+    assert not at.data_editor  # the readings are shown, not edited: faces are assigned in the grid
 
     # Faces with a quality warning are left out of saving by default (tested below).
-    faces = sum(quality == "" for quality in (*table["Quality"], *at.data_editor[1].value["Quality"]))
+    faces = sum(quality == "" for quality in (*table["Quality"], *at.dataframe[1].value["Quality"]))
     assert save_button(at).label == f"Save {faces} readings from 2 photos"
     save_button(at).click().run()
     assert not at.exception, at.exception
@@ -133,7 +146,7 @@ def test_faces_with_a_quality_warning_show_why_and_are_left_out_of_saving_unless
     assert not at.exception, at.exception
     # Each face's verdict in plain words beside its reading: the small face behind the two men is turned away,
     # the other photo's face is cut off at its edge.
-    group_photo, partial = (editor.value for editor in at.data_editor)
+    group_photo, partial = (table.value for table in at.dataframe)
     assert list(group_photo["Quality"][:2]) == ["", ""]
     assert "face turned away from the camera" in group_photo["Quality"][2]
     assert "face cut off at the photo's edge" in partial["Quality"][0]
@@ -229,13 +242,17 @@ def test_captures_with_checksum_finds_a_sessions_saved_photos_for_those_who_may_
 
 
 def test_the_session_picker_preselects_todays_session_never_yesterdays(pilot):
+    from ui import local_time
+
     svc, admin, klass = pilot["svc"], pilot["admin"], pilot["class"]
     yesterday = svc.create_session(admin, klass.id, datetime.now(UTC) - timedelta(days=1), "yesterday")
     at = login("teacher")
     at.switch_page("pages/analyse.py").run()
     assert not at.exception, at.exception
     picker = at.selectbox[1]
-    assert picker.options[1:] == [f"#{yesterday.id} {yesterday.started_at:%Y-%m-%d %H:%M} UTC — yesterday"]
+    # AppTest's browser names no zone: the server's (whose short name ends the time)
+    started = local_time.local_text(yesterday.started_at, local_time.local_zone(None))
+    assert picker.options[1:] == [f"#{yesterday.id} {started} — yesterday"]
     assert picker.value == NEW, "yesterday's session is not preselected"
     assert "No session of this group started today" in texts(at.caption)
 
@@ -246,7 +263,7 @@ def test_the_session_picker_preselects_todays_session_never_yesterdays(pilot):
 
 def test_todays_session_follows_the_local_date_and_times_read_in_the_local_zone():
     from db.views import SessionInfo
-    from ui import photos
+    from ui import local_time, photos
 
     berlin = ZoneInfo("Europe/Berlin")
     late = SessionInfo(1, 1, datetime(2026, 3, 1, 23, 30, tzinfo=UTC), "")  # 00:30 on 2 March in Berlin
@@ -256,10 +273,10 @@ def test_todays_session_follows_the_local_date_and_times_read_in_the_local_zone(
     assert photos.todays_session([late], berlin, now=morning) == 1
     assert photos.todays_session([late], UTC, now=morning) is None  # 1 March in UTC: yesterday's
     assert photos.todays_session([], berlin, now=morning) is None
-    assert photos.local_zone("Europe/Berlin") == berlin
-    assert photos.local_zone("Mars/Olympus_Mons") == photos.local_zone(None)  # unknown: the server's zone
-    assert photos.clock_time(datetime.now(UTC), berlin) == f"{datetime.now(berlin):%H:%M}"
-    assert photos.clock_time(datetime(2026, 3, 1, 23, 30, tzinfo=UTC), berlin) == "2026-03-02 00:30"
+    assert local_time.local_zone("Europe/Berlin") == berlin
+    assert local_time.local_zone("Mars/Olympus_Mons") == local_time.local_zone(None)  # unknown: the server's zone
+    assert local_time.clock_time(datetime.now(UTC), berlin) == f"{datetime.now(berlin):%H:%M}"
+    assert local_time.clock_time(datetime(2026, 3, 1, 23, 30, tzinfo=UTC), berlin) == "2026-03-02 00:30"
 
 
 def test_a_batch_is_told_apart_by_its_bytes_and_notes_name_every_copy(make_reading):

@@ -212,6 +212,7 @@ def _open_new_session(at: AppTest, note: str) -> None:
 
 @needs_model
 def test_analyse_save_explore_and_timeline(pilot, photos):
+    from ui import local_time
     from vadcore.images import image_checksum
 
     at = login("admin")
@@ -220,21 +221,25 @@ def test_analyse_save_explore_and_timeline(pilot, photos):
     at.file_uploader(key="uploads_0").set_value(("obama_and_biden.jpg", photo, "image/jpeg")).run()
     assert not at.exception, at.exception
     assert not at.error, texts(at.error)
-    assert len(at.image) == 1, "the labelled photo is shown"
-    table = at.data_editor[0].value
+    table = at.dataframe[0].value
     n = len(table)
     assert n >= 2 and list(table["Face"]) == list(range(1, n + 1))
+    # The labelled photo, and beside it each face's thumbnail with its subject box, numbered as on the photo.
+    assert [bool(any(image.captions)) for image in at.image] == [True] + [False] * n
+    key = f"face_{image_checksum(photo)[:16]}"
+    boxes = [at.selectbox(key=f"{key}_{face}") for face in range(n)]
+    assert [box.label for box in boxes] == [f"Face {face}" for face in range(1, n + 1)]
+    assert {box.value for box in boxes} == {"anonymous"}
     assert set(table["Class"]) <= {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert table[["V", "A", "D"]].abs().le(1).all().all()
     # Only subjects with consent are offered; S-03 (pending) is not.
     assert "1 subject(s) of Class 4B have no consent" in texts(at.caption)
+    assert boxes[0].options == ["anon.", "S-01", "S-02"]  # as shown: "anonymous" would be cut off in the grid
 
     # Faces with a quality warning (the turned face behind the two men) are left out of saving by default.
     n = int((table["Quality"] == "").sum())
-    # Assign face 1 to S-01 (what a click in the table's Subject column does) and save.
-    key = f"assign_{image_checksum(photo)[:16]}"
-    at.session_state[key] = {"edited_rows": {0: {"Subject": "S-01"}}, "added_rows": [], "deleted_rows": []}
-    at.run()
+    # Face 1 goes to S-01 (its box under its thumbnail), and the photo is saved.
+    boxes[0].select("S-01").run()
     assert at.button(key="save").label == f"Save {n} readings from 1 photo"
     at.button(key="save").click().run()
     assert not at.exception, at.exception
@@ -285,7 +290,8 @@ def test_analyse_save_explore_and_timeline(pilot, photos):
     timeline = plotly_specs(at)[0]
     assert any(t["name"] == "rule fires" for t in timeline["data"])
     assert "maths, 2nd period" in json.dumps(timeline["data"])  # the session note is in the hover
-    assert timeline["layout"]["xaxis3"]["title"]["text"] == "Session date (UTC)"
+    server_zone = local_time.zone_name(local_time.local_zone(None))  # AppTest's browser names no zone
+    assert timeline["layout"]["xaxis3"]["title"]["text"] == f"Session date ({server_zone})"
 
 
 @needs_model
@@ -318,13 +324,9 @@ def test_bad_photos_get_clear_messages_and_nothing_is_saved(pilot):
     from vadcore.images import image_checksum
 
     at.file_uploader(key="uploads_0").set_value(("group.jpg", good, "image/jpeg")).run()
-    key = f"assign_{image_checksum(good)[:16]}"
-    at.session_state[key] = {
-        "edited_rows": {0: {"Subject": "S-02"}, 1: {"Subject": "S-02"}},
-        "added_rows": [],
-        "deleted_rows": [],
-    }
-    at.run()
+    key = f"face_{image_checksum(good)[:16]}"
+    at.selectbox(key=f"{key}_0").select("S-02")
+    at.selectbox(key=f"{key}_1").select("S-02").run()
     at.button(key="save").click().run()
     assert "one subject is assigned to two faces" in texts(at.error)
     assert pilot["svc"].readings_frame(pilot["teacher"]).empty

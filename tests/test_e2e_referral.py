@@ -2,9 +2,10 @@
 
 The real app (helpers.running_app, so the same launcher) in headless Chromium, one browser context per
 person: the admin grants the teacher the class (Admin page) and refers S-01 to the psychologist (Subjects
-page); the teacher analyses a class photo, assigns one face to S-01 in the Analyse page's grid and saves; the
+page); the teacher analyses a class photo, assigns one face to S-01 in the Analyse page's face grid and saves; the
 psychologist, who has no group at all, opens S-01's timeline under "Referred to me" and sees the class
-reading; F5 keeps her on the Timelines page; a typed address of the Admin page shows a friendly refusal.
+reading; F5 keeps her on the Timelines page with S-01 chosen; a typed address of the Admin page shows a
+friendly refusal.
 Accounts, the class and S-01 (consent granted) are set up through the service layer; the two grants the issue
 names go through the browser.
 """
@@ -130,16 +131,10 @@ def _teacher_saves_a_class_photo(page, server) -> None:
     assert n >= 2, found.inner_text()
     _settle(page)
 
-    # Face 1 to S-01 in the grid (a canvas): click its first cell, step right to "Subject", open its editor.
-    grid = page.locator("[data-testid='stDataFrame']").first
-    grid.scroll_into_view_if_needed()
-    grid.click(position={"x": 20, "y": 35 + 17})  # under the 35 px header row
-    page.keyboard.press("ArrowRight")
-    page.keyboard.press("Enter")  # opens the cell's list, its filter focused: type, Enter picks and closes it
-    page.keyboard.type("S-01")
-    page.screenshot(path=str(SCREENSHOTS / "referral_02_grid_editor.png"), full_page=True)
-    page.keyboard.press("Enter")
-    _settle(page)
+    # Face 1 to S-01: the subject box under its thumbnail, beside the photo.
+    page.get_by_role("combobox", name="Face 1").scroll_into_view_if_needed()
+    _pick(page, "Face 1", "S-01")
+    assert page.get_by_role("combobox", name="Face 1").input_value() == "S-01"
     page.screenshot(path=str(SCREENSHOTS / "referral_02_assigned.png"), full_page=True)
 
     page.get_by_text("Leave out readings with a quality warning when saving").click()  # every face is saved
@@ -160,11 +155,16 @@ def _psychologist_reads_the_timeline(page, server) -> None:
     readings.wait_for()
     page.screenshot(path=str(SCREENSHOTS / "referral_03_timeline.png"), full_page=True)
 
-    page.reload()  # F5: still logged in, still on the Timelines page
+    # The address keeps the referred pupil's id (never her code): F5 keeps her chosen, on the Timelines page.
+    page.wait_for_url(f"{base}/subject-timelines?subject={server['subject'].id}")
+    page.reload()  # F5: still logged in, still on the Timelines page, still on S-01
     page.get_by_role("heading", name="Timelines").first.wait_for()
+    readings.wait_for()
     _settle(page)
-    assert page.url == f"{base}/subject-timelines"
+    assert page.url == f"{base}/subject-timelines?subject={server['subject'].id}"
     assert page.get_by_label("Username", exact=True).count() == 0
+    assert page.get_by_role("radio", name="Referred to me").is_checked()
+    assert page.get_by_role("combobox", name="Subject").input_value() == f"S-01 ({CLASS}; referred by Ada Admin)"
     page.screenshot(path=str(SCREENSHOTS / "referral_04_after_f5.png"), full_page=True)
 
     page.goto(f"{base}/administration")

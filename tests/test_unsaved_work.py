@@ -1,5 +1,5 @@
-"""Unsaved work on the Analyse page survives opening other pages (issue 14): the readings stay in the browser
-session, the menu says they wait, and they go when saved, discarded or at log-out.
+"""Unsaved work on the Analyse page survives opening other pages (issue 14): the readings and the subjects chosen
+for the faces stay in the browser session, the menu says they wait, and they go when saved, discarded or at log-out.
 
 AppTest on a real SQLite file with the real model and a real sample photo (skipped, with the reason, where absent).
 """
@@ -30,6 +30,7 @@ def teacher_with_a_photo(app_service, photos) -> AppTest:
     teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
     klass = svc.create_group(admin, "Class 4B", "class")
     svc.grant_access(admin, teacher.id, klass.id)
+    svc.create_subject(admin, klass.id, "S-01", "granted")
     svc.create_session(admin, klass.id, context_note="unsaved work")
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
@@ -48,6 +49,18 @@ def waiting_note(at: AppTest) -> str:
     return "\n".join(str(c.value) for c in at.sidebar.caption if "unsaved readings" in str(c.value))
 
 
+def add_biden_again(at: AppTest, photos) -> None:
+    at.file_uploader(key="uploads_0").set_value(("biden.jpg", (photos / "biden.jpg").read_bytes(), "image/jpeg"))
+    at.run()
+    assert not at.exception, at.exception
+
+
+def face_box_key(at: AppTest) -> str:
+    """The key of the subject box of the kept photo's one face."""
+    (checksum,) = at.session_state["analyses"]
+    return f"face_{checksum[:16]}_0"
+
+
 def test_readings_survive_another_page_and_are_not_analysed_again(teacher_with_a_photo, photos):
     at = teacher_with_a_photo
     (kept,) = at.session_state["analyses"].values()
@@ -61,11 +74,9 @@ def test_readings_survive_another_page_and_are_not_analysed_again(teacher_with_a
     assert "1 photo with unsaved readings" in waiting_note(at)
 
     # Added again, the photo comes back with the same readings at once (the time of the first analysis shown).
-    at.file_uploader(key="uploads_0").set_value(("biden.jpg", (photos / "biden.jpg").read_bytes(), "image/jpeg"))
-    at.run()
-    assert not at.exception, at.exception
+    add_biden_again(at, photos)
     assert list(at.session_state["analyses"].values()) == [kept]
-    assert len(at.image) == 1
+    assert [any(image.captions) for image in at.image] == [True, False]  # the labelled photo, the face's thumbnail
     # Saved, nothing waits any more.
     next(b for b in at.button if b.key == "save").click().run()
     assert not at.exception, at.exception
@@ -73,21 +84,49 @@ def test_readings_survive_another_page_and_are_not_analysed_again(teacher_with_a
     assert not at.session_state["analyses"] and waiting_note(at) == ""
 
 
-def test_log_out_drops_unsaved_readings(teacher_with_a_photo):
+def test_subjects_chosen_for_faces_survive_another_page_until_the_photo_is_saved(
+    teacher_with_a_photo, photos, app_service
+):
     at = teacher_with_a_photo
+    box = face_box_key(at)
+    at.selectbox(key=box).select("S-01").run()
+    assert not at.exception, at.exception
+
+    at.switch_page("pages/account.py").run()  # a page that runs to its end: Streamlit drops the box's state
+    assert not at.exception, at.exception
+    assert box not in at.session_state
+    at.switch_page("pages/analyse.py").run()
+    add_biden_again(at, photos)
+    assert at.selectbox(key=box).value == "S-01"
+    # Saved with its subject; then nothing is kept for the photo any more.
+    next(b for b in at.button if b.key == "save").click().run()
+    assert not at.exception, at.exception
+    assert list(app_service.readings_frame(at.session_state["user"])["subject_code"]) == ["S-01"]
+    assert not at.session_state["face_subjects"]
+
+
+def test_log_out_drops_unsaved_readings_and_chosen_subjects(teacher_with_a_photo):
+    at = teacher_with_a_photo
+    at.selectbox(key=face_box_key(at)).select("S-01").run()
     at.switch_page("pages/subjects.py").run()
-    assert "analyses" in at.session_state
+    assert "analyses" in at.session_state and "face_subjects" in at.session_state
     at.sidebar.button(key="logout").click().run()
     assert not at.exception, at.exception
-    assert "analyses" not in at.session_state and "user" not in at.session_state
+    assert all(key not in at.session_state for key in ("analyses", "face_subjects", "user"))
 
 
-def test_the_menu_discards_unsaved_readings_on_request(teacher_with_a_photo):
+def test_the_menu_discards_unsaved_readings_and_chosen_subjects_on_request(teacher_with_a_photo, photos):
     at = teacher_with_a_photo
+    at.selectbox(key=face_box_key(at)).select("S-01").run()
     at.switch_page("pages/explorer.py").run()
     at.sidebar.button(key="discard_unsaved").click().run()
     assert not at.exception, at.exception
-    assert "analyses" not in at.session_state and waiting_note(at) == ""
+    assert "analyses" not in at.session_state and "face_subjects" not in at.session_state
+    assert waiting_note(at) == ""
+    # Added again, the photo is analysed afresh and its face is anonymous.
+    at.switch_page("pages/analyse.py").run()
+    add_biden_again(at, photos)
+    assert at.selectbox(key=face_box_key(at)).value == "anonymous"
 
 
 def test_photos_refused_or_without_a_face_are_not_counted_as_unsaved_readings():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -17,7 +17,7 @@ import streamlit as st
 from db import database_url, init_db, make_engine
 from db.errors import AccountDisabled, InvalidInput, LoginThrottled, NotFound, PermissionDenied, StoreBusy
 from db.views import GroupInfo, ModelVersionInfo, SessionInfo, UserInfo
-from ui import session_cookie
+from ui import local_time, session_cookie
 from ui.registry import ROLE_PAGES as ROLE_PAGES  # pages and tests read `ui.ROLE_PAGES`
 from ui.text import plain as plain  # pages escape user-typed text with `ui.plain` before Markdown
 from vadcore.images import ImageError
@@ -317,9 +317,10 @@ def group_label(g: GroupInfo) -> str:
     return f"{g.name} ({g.kind})"
 
 
-def session_label(s: SessionInfo) -> str:
+def session_label(s: SessionInfo, zone: tzinfo | None = None) -> str:
+    """ "#3 2026-11-29 09:00 CET — maths", started in `zone` (default: the user's)."""
     note = f" — {s.context_note}" if s.context_note else ""
-    return f"#{s.id} {s.started_at:%Y-%m-%d %H:%M} UTC{note}"
+    return f"#{s.id} {local_time.local_text(s.started_at, zone or local_time.user_zone())}{note}"
 
 
 def require_group(svc: Service, user: UserInfo, key: str) -> GroupInfo:

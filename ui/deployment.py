@@ -23,6 +23,7 @@ from db.deployment import (
 )
 from db.enums import DEPLOYMENT_PURPOSES, DEPLOYMENT_SETTINGS, JURISDICTIONS
 from db.views import GroupInfo, UserInfo
+from ui import local_time
 
 if TYPE_CHECKING:
     from db.services import Service
@@ -80,7 +81,7 @@ def admin_section(svc: Service, user: UserInfo) -> None:
             f"Setting: {SETTING_LABELS.get(current.setting, current.setting)}\n"
             f"Purpose: {PURPOSE_LABELS.get(current.purpose, current.purpose)}\n"
             f"Research protocol: {current.protocol_ref or '(none)'}\n"
-            f"Recorded by {current.recorded_by}, {current.recorded_at:%Y-%m-%d %H:%M} UTC"
+            f"Recorded by {current.recorded_by}, {local_time.local_text(current.recorded_at, local_time.user_zone())}"
         )
     if verdict is not None:
         (st.success if verdict.allowed else st.error)(

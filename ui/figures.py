@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+from datetime import tzinfo
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.local_time import in_zone, zone_name
 from vadcore.features import AlertRule
 from vadcore.taxonomy import CLASS_COLOURS, CLASS_NAMES, RUSSELL_MEHRABIAN_PAD, VAD_DIMS, VAD_MAX, VAD_MIN
 
@@ -26,9 +28,9 @@ PROTOTYPES = RUSSELL_MEHRABIAN_PAD.astype(float)
 HEIGHT = 520  # fits a 1366×768 screen below the page header
 
 
-def _hover(frame: pd.DataFrame) -> list[str]:
+def _hover(frame: pd.DataFrame, zone: tzinfo) -> list[str]:
     subject = frame["subject_code"].fillna("anonymous").astype(str)
-    when = pd.to_datetime(frame["captured_at"], utc=True).dt.strftime("%Y-%m-%d %H:%M UTC")
+    when = in_zone(frame["captured_at"], zone).dt.strftime("%Y-%m-%d %H:%M %Z")  # "2026-11-29 09:00 CET"
     conf = frame.apply(lambda r: r[f"p_{r['label']}"], axis=1) if len(frame) else pd.Series(dtype=float)
     # Subject codes are typed by people and plotly reads tags in hover text: escaped, they show as typed.
     return [
@@ -59,11 +61,12 @@ def _where(frame: pd.DataFrame) -> list[str]:
 
 
 def vad_scatter_3d(
-    frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES, prototype_name: str = PROTOTYPE_NAME
+    frame: pd.DataFrame, zone: tzinfo, prototypes: np.ndarray = PROTOTYPES, prototype_name: str = PROTOTYPE_NAME
 ) -> go.Figure:
-    """Readings as points in V–A–D space, coloured by class, with the class prototypes as anchors."""
+    """Readings as points in V–A–D space, coloured by class, with the class prototypes as anchors; hover times
+    in `zone`."""
     fig = go.Figure()
-    hover = np.array(_hover(frame), dtype=object)
+    hover = np.array(_hover(frame, zone), dtype=object)
     for name in CLASS_NAMES:
         rows = (frame["label"] == name).to_numpy()
         if not rows.any():
@@ -119,13 +122,13 @@ def vad_scatter_3d(
     return fig
 
 
-def vad_projections(frame: pd.DataFrame, prototypes: np.ndarray = PROTOTYPES) -> go.Figure:
-    """The three 2-D projections V–A, V–D and A–D side by side."""
+def vad_projections(frame: pd.DataFrame, zone: tzinfo, prototypes: np.ndarray = PROTOTYPES) -> go.Figure:
+    """The three 2-D projections V–A, V–D and A–D side by side; hover times in `zone`."""
     pairs = [("valence", "arousal"), ("valence", "dominance"), ("arousal", "dominance")]
     fig = make_subplots(
         rows=1, cols=3, horizontal_spacing=0.07, subplot_titles=[f"{x.title()} – {y.title()}" for x, y in pairs]
     )
-    hover = np.array(_hover(frame), dtype=object)
+    hover = np.array(_hover(frame, zone), dtype=object)
     dims = {"valence": 0, "arousal": 1, "dominance": 2}
     for col, (xd, yd) in enumerate(pairs, 1):
         for name in CLASS_NAMES:
@@ -203,8 +206,11 @@ def class_mix(frame: pd.DataFrame, by: str = "session_id", by_title: str = "Sess
     return fig
 
 
-def vad_timeline(per_session: pd.DataFrame, fires: pd.Series | None = None, rule: AlertRule | None = None) -> go.Figure:
-    """V, A and D per session over time: the mean line with a ±1 SD band; a cross where `rule` fires.
+def vad_timeline(
+    per_session: pd.DataFrame, fires: pd.Series | None = None, rule: AlertRule | None = None, *, zone: tzinfo
+) -> go.Figure:
+    """V, A and D per session over time: the mean line with a ±1 SD band; a cross where `rule` fires; the time
+    axis in `zone`'s clock time.
 
     `per_session`: a `vadcore.features.session_summary`; `fires`: its `rule_fires` under `rule`.
     """
@@ -214,7 +220,7 @@ def vad_timeline(per_session: pd.DataFrame, fires: pd.Series | None = None, rule
     for row, dim in enumerate(VAD_DIMS, 1):
         mean, sd = per_session[f"{dim}_mean"], per_session[f"{dim}_std"].fillna(0)
         upper, lower = (mean + sd).clip(upper=VAD_MAX), (mean - sd).clip(lower=VAD_MIN)
-        t = per_session["started_at"]
+        t = in_zone(per_session["started_at"], zone)
         fig.add_trace(
             go.Scatter(
                 x=pd.concat([t, t[::-1]]),
@@ -267,7 +273,7 @@ def vad_timeline(per_session: pd.DataFrame, fires: pd.Series | None = None, rule
                 row=row,
                 col=1,
             )
-    fig.update_xaxes(title_text="Session date (UTC)", row=3, col=1)
+    fig.update_xaxes(title_text=f"Session date ({zone_name(zone)})", row=3, col=1)
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest")
     return fig
 

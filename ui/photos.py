@@ -1,8 +1,8 @@
 """Photos for the Analyse page: the one way it analyses a photo, what it keeps of each, and its limits.
 
-The page keeps, per photo, its readings and a small labelled JPEG (`AnalysedPhoto`), never the decoded
-pixels: a 12-megapixel photo is 36 MB decoded and about 0.2 MB as the preview. The upload's own bytes
-stay in Streamlit's uploader until they are saved (the service keeps them where the group keeps photos).
+The page keeps, per photo, its readings, a small labelled JPEG and a thumbnail of each face (`AnalysedPhoto`),
+never the decoded pixels: a 12-megapixel photo is 36 MB decoded and about 0.2 MB as the preview. The upload's
+own bytes stay in Streamlit's uploader until they are saved (the service keeps them where the group keeps photos).
 What one user may hold at once is capped (`MAX_BATCH_PHOTOS`, `MAX_BATCH_MB`, `MAX_PHOTO_MB`); the readings and
 previews stay, across pages, until they are saved or discarded or the user logs out (`ui/unsaved.py`).
 
@@ -18,12 +18,11 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, tzinfo
 
 import ui
 from db.views import SessionInfo
-from vadcore.analysis import ANALYSIS_MAX_SIDE, PREVIEW_MAX_SIDE, analyse_photo, preview_jpeg
+from vadcore.analysis import ANALYSIS_MAX_SIDE, PREVIEW_MAX_SIDE, analyse_photo, face_thumbnails, preview_jpeg
 from vadcore.images import ACCEPTED_FORMATS, MAX_PIXELS, ImageError, image_checksum
 from vadcore.quality import describe
 from vadcore.readings import FaceReading
@@ -44,6 +43,7 @@ class AnalysedPhoto:
     preview: bytes  # the photo with every face boxed and labelled, JPEG, longer side ≤ PREVIEW_MAX_SIDE
     size: tuple[int, int]  # (width, height) of the upright photo
     seconds: float  # how long the analysis took
+    thumbnails: tuple[bytes, ...] = ()  # face N's square JPEG (unlabelled, 2-5 kB) at N-1: the assignment grid
 
     @property
     def has_faces(self) -> bool:
@@ -57,9 +57,10 @@ def analyse(data: bytes) -> AnalysedPhoto | str:
         analysis = analyse_photo(data, ui.predictor(), ui.detector())
     except ImageError as exc:
         return str(exc)
-    preview = preview_jpeg(analysis)
+    preview, thumbnails = preview_jpeg(analysis), tuple(face_thumbnails(analysis))
     # `analysis` (the decoded pixels and the face crops) goes out of scope here: only the small parts are kept.
-    return AnalysedPhoto(analysis.checksum, analysis.readings, preview, analysis.size, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return AnalysedPhoto(analysis.checksum, analysis.readings, preview, analysis.size, seconds, thumbnails)
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,8 @@ def limits_note() -> str:
         f"Formats: {formats}. Up to {MAX_BATCH_PHOTOS} photos at once ({MAX_BATCH_MB} MB together), each up to "
         f"{MAX_PHOTO_MB} MB and {MAX_PIXELS / 1e6:.0f} megapixels; photos longer than {ANALYSIS_MAX_SIDE} pixels "
         "are analysed on a copy shrunk to that. Animations and multi-page files are refused. While you work here "
-        f"the page keeps only the readings and a labelled copy of each photo ({PREVIEW_MAX_SIDE} pixels), and "
-        "drops them when you open another page."
+        f"the page keeps only the readings, a labelled copy of each photo ({PREVIEW_MAX_SIDE} pixels), a small "
+        "picture of each face and the subjects you chose, until you save or discard them or log out."
     )
 
 
@@ -189,18 +190,7 @@ def left_out_note(readings: Sequence[FaceReading], exclude_flagged: bool) -> str
     return f"Face{'s' if len(flagged) != 1 else ''} {faces} will be left out when saving: quality warning{everything}."
 
 
-# ---------------------------------------------------------------- local time: which session is today's
-
-
-def local_zone(name: str | None) -> tzinfo:
-    """The time zone named by the browser (`st.context.timezone`, e.g. "Europe/Berlin") when it is known here;
-    otherwise the server's own local zone."""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            log.info("unknown browser time zone %r; using the server's", name)
-    return datetime.now().astimezone().tzinfo or UTC  # astimezone() of a naive moment sets the local zone
+# ---------------------------------------------------------------- which session is today's (ui.local_time: the zone)
 
 
 def todays_session(sessions: Sequence[SessionInfo], zone: tzinfo, now: datetime | None = None) -> int | None:
@@ -209,9 +199,3 @@ def todays_session(sessions: Sequence[SessionInfo], zone: tzinfo, now: datetime 
     today = (now or datetime.now(zone)).astimezone(zone).date()
     started_today = [s for s in sessions if s.started_at.astimezone(zone).date() == today]
     return max(started_today, key=lambda s: (s.started_at, s.id)).id if started_today else None
-
-
-def clock_time(moment: datetime, zone: tzinfo) -> str:
-    """ "14:05" in `zone`, with the date in front when it is not today there."""
-    local = moment.astimezone(zone)
-    return f"{local:%H:%M}" if local.date() == datetime.now(zone).date() else f"{local:%Y-%m-%d %H:%M}"

@@ -143,6 +143,7 @@ def plot_paired_differences(analysis: dict, path: Path) -> None:
                     capsize=4,
                 )
         ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xlim(-0.6, len(compared) - 0.4)
         ax.set_xticks(range(len(compared)), list(compared), rotation=20, fontsize=8)
         ax.set_title(f"{label}{' (' + unit + ')' if unit else ''}", fontsize=9)
     fig.suptitle(f"Paired difference from {analysis['baseline']}, per seed (dots) and mean with 95% t interval")

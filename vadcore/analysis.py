@@ -85,6 +85,35 @@ def preview_jpeg(analysis: PhotoAnalysis, max_side: int = PREVIEW_MAX_SIDE, qual
     return buffer.getvalue()
 
 
+# A face's thumbnail: its box and this much around it on every side (a share of the box's longer side), so
+# hair and chin help the user tell who it is.
+THUMBNAIL_MARGIN = 0.25
+
+
+def face_thumbnails(analysis: PhotoAnalysis, side: int = 128, quality: int = 80) -> list[bytes]:
+    """One square JPEG of `side` pixels per reading, in the readings' order (face N is the Nth), cut from the
+    unlabelled photo around the face's box; a reading without a box gets the whole photo. About 2-5 kB each."""
+    image = Image.fromarray(analysis.image)
+    thumbnails = []
+    for reading in _scaled(analysis.readings, image.size, analysis.size):
+        square = image if reading.box is None else image.crop(_square_around(reading.box, image.size))
+        buffer = io.BytesIO()
+        square.resize((side, side), Image.Resampling.BILINEAR).save(buffer, format="JPEG", quality=quality)
+        thumbnails.append(buffer.getvalue())
+    return thumbnails
+
+
+def _square_around(box: tuple[int, int, int, int], image_size: tuple[int, int]) -> Box:
+    """(left, top, right, bottom) of the square around the face `box` (x, y, w, h) with its margin, moved
+    inside the image where it would stick out (a face at the edge stays whole, off centre), shrunk where the
+    image is smaller than the square."""
+    x, y, w, h = box
+    edge = min(round(max(w, h) * (1 + 2 * THUMBNAIL_MARGIN)), *image_size)
+    left = min(max(0, round(x + w / 2 - edge / 2)), image_size[0] - edge)
+    top = min(max(0, round(y + h / 2 - edge / 2)), image_size[1] - edge)
+    return left, top, left + edge, top + edge
+
+
 @dataclass(frozen=True)
 class PhotoLabel:
     """One face's label on the annotated photo: its text and where it is drawn (left, top, right, bottom)."""
