@@ -207,13 +207,18 @@ def _resumed(svc: Service) -> UserInfo | None:
 
 def sync_cookie() -> None:
     """Give the browser its session cookie after a log-in, or take it back after a log-out."""
+    # One slot on every run, drawn or not: were the script's element to come and go, every element after it would
+    # change place, and the browser would draw the page anew (a scrolled face grid would jump back to its top).
+    slot = st.empty()
     action, code, until = st.session_state.get(COOKIE_KEY, (None, "", None))
     if until is None or service().clock() > until:
         st.session_state.pop(COOKIE_KEY, None)
-    elif action == "hand_off":
-        session_cookie.hand_off(code)
-    else:
-        session_cookie.clear()
+        return
+    with slot:
+        if action == "hand_off":
+            session_cookie.hand_off(code)
+        else:
+            session_cookie.clear()
 
 
 def _cookie_needs(action: str, code: str, svc: Service) -> None:
