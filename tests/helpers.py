@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,38 @@ def record_lawful_deployment(service, admin):
     return service.record_deployment(
         admin, "Test Clinic", "dpo@test-clinic.example", "eu", "healthcare", "medical", protocol_ref=""
     )
+
+
+def app_log_in(username: str, timeout: float = 900) -> Any:
+    """The whole app (main.py) in AppTest, logged in through its form as `username` (password: PASSWORDS);
+    `timeout` is per script run, generous because the CPU may be shared."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "main.py"), default_timeout=timeout).run()
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(PASSWORDS[username])
+    at.button(key="FormSubmitter:login-Log in").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+@contextmanager
+def pilot_store(directory: Path, class_name: str = "Class 4B") -> Iterator[tuple[str, Any, Any, Any]]:
+    """A fresh SQLite store for a browser test: the first admin ("admin", PASSWORDS["admin"]) under a lawful
+    deployment record, and one class. Yields (database URL, service, admin, class); closes the engine after."""
+    from db import init_db, make_engine
+    from db.services import Service
+
+    url = f"sqlite:///{directory / 'e2e.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    svc = Service(engine)
+    admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
+    record_lawful_deployment(svc, admin)
+    try:
+        yield url, svc, admin, svc.create_group(admin, class_name, "class")
+    finally:
+        engine.dispose()
 
 
 class Clock:

@@ -13,11 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
+from vadcore.settings import SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, record_lawful_deployment
+from helpers import PASSWORDS, app_log_in, record_lawful_deployment
 
-APP = str(PROJECT_ROOT / "main.py")
 TIMEOUT = 900  # seconds per script run: the CPU may be shared
 NEW = 0  # the session picker's "+ Start a new session"
 
@@ -41,12 +40,7 @@ def pilot(app_service):
 
 
 def login(username: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.text_input(key="login_username").input(username)
-    at.text_input(key="login_password").input(PASSWORDS[username])
-    at.button(key="FormSubmitter:login-Log in").click().run()
-    assert not at.exception, at.exception
-    return at
+    return app_log_in(username, TIMEOUT)
 
 
 def texts(elements) -> str:

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, PHOTOS, record_lawful_deployment
+from helpers import PASSWORDS, PHOTOS, app_log_in, record_lawful_deployment
 
 APP = str(PROJECT_ROOT / "main.py")
 CHECKPOINT = SHIPPED_CHECKPOINT
@@ -73,11 +73,7 @@ def start() -> AppTest:
 
 
 def login(username: str) -> AppTest:
-    at = start()
-    at.text_input(key="login_username").input(username)
-    at.text_input(key="login_password").input(PASSWORDS[username])
-    at.button(key="FormSubmitter:login-Log in").click().run()
-    assert not at.exception, at.exception
+    at = app_log_in(username, TIMEOUT)
     assert at.session_state["user"].username == username
     return at
 

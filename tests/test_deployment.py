@@ -16,9 +16,9 @@ from db.deployment import analysis_allowed, model_in_use, notice_sheet, processi
 from db.enums import DEPLOYMENT_PURPOSES, DEPLOYMENT_SETTINGS, JURISDICTIONS
 from db.errors import InvalidInput, PermissionDenied
 from db.views import DeploymentInfo, ModelVersionInfo
-from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
+from vadcore.settings import SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, record_lawful_deployment
+from helpers import PASSWORDS, app_log_in, record_lawful_deployment
 
 CHECKSUM = hashlib.sha256(b"a classroom photo").hexdigest()
 SHIPPED_VERSION = json.loads(SHIPPED_CHECKPOINT.with_suffix(".json").read_text())["model_version"]
@@ -351,8 +351,6 @@ def test_the_notice_and_the_record_quote_the_active_model_not_the_configured_fil
 
 # ---------------------------------------------------------------- the pages
 
-APP = str(PROJECT_ROOT / "main.py")
-
 
 @pytest.fixture
 def eu_school(app_service):
@@ -368,14 +366,7 @@ def eu_school(app_service):
 
 
 def login(username: str):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(APP, default_timeout=900).run()
-    at.text_input(key="login_username").input(username)
-    at.text_input(key="login_password").input(PASSWORDS[username])
-    at.button(key="FormSubmitter:login-Log in").click().run()
-    assert not at.exception, at.exception
-    return at
+    return app_log_in(username)
 
 
 def texts(elements) -> str:

@@ -20,7 +20,7 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _settle
 from ui import COOKIE_DRAWN_FOR
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, PHOTOS, load_script, record_lawful_deployment, running_app
+from helpers import PASSWORDS, PHOTOS, load_script, pilot_store, running_app
 
 SCREENSHOTS = PROJECT_ROOT / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
@@ -37,21 +37,11 @@ pytestmark = [
 @pytest.fixture
 def server(tmp_path):
     """The app on a fresh SQLite file: an admin and a class with three consenting subjects."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
-    admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
-    record_lawful_deployment(svc, admin)
-    group = svc.create_group(admin, "Class 4B", "class")
-    for code in ("S-01", "S-02", "S-03"):
-        svc.create_subject(admin, group.id, code, "granted")
-    with running_app(url, tmp_path / "streamlit.log") as base:
-        yield {"url": base, "svc": svc, "admin": admin, "group": group}
-    engine.dispose()
+    with pilot_store(tmp_path) as (url, svc, admin, group):
+        for code in ("S-01", "S-02", "S-03"):
+            svc.create_subject(admin, group.id, code, "granted")
+        with running_app(url, tmp_path / "streamlit.log") as base:
+            yield {"url": base, "svc": svc, "admin": admin, "group": group}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PHOTOS, VIDEOS, record_lawful_deployment, running_app
+from helpers import PHOTOS, VIDEOS, pilot_store, running_app
 
 REPO = PROJECT_ROOT
 PHOTO = PHOTOS / "obama_and_biden.jpg"
@@ -48,20 +48,10 @@ pytestmark = [
 @pytest.fixture
 def server(tmp_path):
     """`streamlit run app.py` (the launcher, as the README says) on a fresh SQLite file with an admin and one class."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
-    admin = svc.create_first_admin("admin", "admin-password-1", "Ada Admin")
-    record_lawful_deployment(svc, admin)
-    group = svc.create_group(admin, "Class 4B", "class")
-    svc.create_subject(admin, group.id, "S-01", "granted")
-    with running_app(url, tmp_path / "streamlit.log") as base:
-        yield {"url": base, "svc": svc, "admin": admin, "group": group}
-    engine.dispose()
+    with pilot_store(tmp_path) as (url, svc, admin, group):
+        svc.create_subject(admin, group.id, "S-01", "granted")
+        with running_app(url, tmp_path / "streamlit.log") as base:
+            yield {"url": base, "svc": svc, "admin": admin, "group": group}
 
 
 def test_log_in_upload_save_and_find_the_readings_in_3d(server):

@@ -20,7 +20,7 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, PHOTO, _settle
 
 from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS, record_lawful_deployment, running_app
+from helpers import PASSWORDS, pilot_store, running_app
 
 SCREENSHOTS = PROJECT_ROOT / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
@@ -37,22 +37,12 @@ pytestmark = [
 @pytest.fixture
 def server(tmp_path):
     """The app on a fresh SQLite file: an admin, a teacher with no group yet, a psychologist, a class with S-01."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
-    admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
-    record_lawful_deployment(svc, admin)
-    group = svc.create_group(admin, CLASS, "class")
-    subject = svc.create_subject(admin, group.id, "S-01", "granted")
-    svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
-    svc.create_user(admin, "psych", PASSWORDS["psych"], "psychologist", PSYCHOLOGIST)
-    with running_app(url, tmp_path / "streamlit.log") as base:
-        yield {"url": base, "svc": svc, "admin": admin, "subject": subject}
-    engine.dispose()
+    with pilot_store(tmp_path, CLASS) as (url, svc, admin, group):
+        subject = svc.create_subject(admin, group.id, "S-01", "granted")
+        svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
+        svc.create_user(admin, "psych", PASSWORDS["psych"], "psychologist", PSYCHOLOGIST)
+        with running_app(url, tmp_path / "streamlit.log") as base:
+            yield {"url": base, "svc": svc, "admin": admin, "subject": subject}
 
 
 def test_a_pupil_referred_to_a_psychologist_brings_her_class_readings_to_the_timeline(server):

@@ -18,7 +18,7 @@ from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, _settle
 
 from vadcore.settings import PROJECT_ROOT
 
-from helpers import PASSWORDS, record_lawful_deployment, running_app
+from helpers import PASSWORDS, pilot_store, running_app
 
 SCREENSHOTS = PROJECT_ROOT / "screenshots"
 WAIT_MS = 240_000  # generous: the CPU may be shared with a training run
@@ -31,23 +31,12 @@ pytestmark = [
 
 @pytest.fixture
 def server(tmp_path):
-    """The app (helpers.running_app) on a fresh SQLite file with an admin, a teacher and one class (not yet started:
-    the test starts it, to watch the sidebar from the first moment)."""
-    from db import init_db, make_engine
-    from db.services import Service
-
-    url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    engine = make_engine(url)
-    init_db(engine)
-    svc = Service(engine)
-    admin = svc.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
-    record_lawful_deployment(svc, admin)
-    group = svc.create_group(admin, "Class 4B", "class")
-    teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
-    svc.grant_access(admin, teacher.id, group.id)
-    with running_app(url, tmp_path / "streamlit.log") as base:
-        yield {"url": base, "svc": svc, "admin": admin}
-    engine.dispose()
+    """The app (helpers.running_app) on a fresh SQLite file with an admin, a teacher and one class."""
+    with pilot_store(tmp_path) as (url, svc, admin, group):
+        teacher = svc.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher", "Tom Teacher")
+        svc.grant_access(admin, teacher.id, group.id)
+        with running_app(url, tmp_path / "streamlit.log") as base:
+            yield {"url": base, "svc": svc, "admin": admin}
 
 
 def test_a_log_in_survives_a_reload_and_every_address_lands_on_a_page(server):

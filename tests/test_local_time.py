@@ -9,11 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from vadcore.settings import PROJECT_ROOT
-
-from helpers import PASSWORDS, record_lawful_deployment
+from helpers import PASSWORDS, app_log_in, record_lawful_deployment
 
 LA = ZoneInfo("America/Los_Angeles")
 AUCKLAND = ZoneInfo("Pacific/Auckland")
@@ -130,10 +127,7 @@ def test_the_explorer_shows_and_filters_in_the_servers_zone_when_the_browser_nam
     _late_reading(svc, admin, make_reading)
     server_zone("America/Los_Angeles")
 
-    at = AppTest.from_file(str(PROJECT_ROOT / "main.py"), default_timeout=300).run()
-    at.text_input(key="login_username").input("admin")
-    at.text_input(key="login_password").input(PASSWORDS["admin"])
-    at.button(key="FormSubmitter:login-Log in").click().run()
+    at = app_log_in("admin", timeout=300)
     at.switch_page("pages/explorer.py").run()
     assert not at.exception, at.exception
     dates = at.date_input(key="explore_dates")

@@ -5,26 +5,21 @@ from __future__ import annotations
 import pytest
 
 from db.deployment import model_in_use
-from vadcore.settings import PROJECT_ROOT, SHIPPED_CHECKPOINT
+from vadcore.settings import SHIPPED_CHECKPOINT
 
-from helpers import PASSWORDS
+from helpers import PASSWORDS, app_log_in
 
 pytestmark = pytest.mark.skipif(not SHIPPED_CHECKPOINT.exists(), reason=f"{SHIPPED_CHECKPOINT} is absent")
 
 
 @pytest.mark.slow  # drives the app; the first page run registers and checks the shipped model
 def test_the_explorer_names_the_active_model_and_its_cards_headline(app_service):
-    from streamlit.testing.v1 import AppTest
-
     admin = app_service.create_first_admin("admin", PASSWORDS["admin"], "Ada Admin")
     teacher = app_service.create_user(admin, "teacher", PASSWORDS["teacher"], "teacher")
     klass = app_service.create_group(admin, "Class 4B", "class")
     app_service.grant_access(admin, teacher.id, klass.id)
 
-    at = AppTest.from_file(str(PROJECT_ROOT / "main.py"), default_timeout=900).run()
-    at.text_input(key="login_username").input("teacher")
-    at.text_input(key="login_password").input(PASSWORDS["teacher"])
-    at.button(key="FormSubmitter:login-Log in").click().run()
+    at = app_log_in("teacher")
     at.switch_page("pages/explorer.py").run()
     assert not at.exception, at.exception
 
