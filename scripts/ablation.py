@@ -30,6 +30,7 @@ from vadcore.data import load_authors_vad_csv
 from vadcore.dedup import training_duplicates
 from vadcore.losses import CONSISTENCY_KINDS, MODES
 from vadcore.settings import RUNS_DIR, configure_logging, get_settings
+from vadcore.taxonomy import CLASS_NAMES
 from vadcore.train import load_fer_with_vad
 from vadcore.train import main as train_main
 
@@ -72,7 +73,7 @@ def run_grid(args: argparse.Namespace, budget: Budget) -> None:
     test = fer.split("PrivateTest").subset(~(duplicates.exact | duplicates.near))
     human = load_authors_vad_csv(args.data / "vad_seed" / "public_test.csv", "PublicTest")
     training = fer.split("Training")
-    class_means = np.stack([training.vad[training.labels == c].mean(0) for c in range(7)])
+    class_means = np.stack([training.vad[training.labels == c].mean(0) for c in range(len(CLASS_NAMES))])
     for seed in args.seeds:  # seed-major: every cell gets its first seeds before any cell gets its fifth
         for cell in grid(args):
             out = run_dir(args.out, budget, cell, seed, repeat=args.repeat)

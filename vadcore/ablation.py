@@ -22,7 +22,7 @@ from scipy import stats
 from vadcore.consistency import violations
 from vadcore.data import FaceTable
 from vadcore.inference import predict_arrays
-from vadcore.losses import CONSISTENCY_KINDS, MODES
+from vadcore.losses import MODES, LossConfig
 from vadcore.metrics import bootstrap_pearson, ccc, paired_comparison, pearson
 from vadcore.model import VADNet
 from vadcore.taxonomy import VAD_DIMS
@@ -39,10 +39,7 @@ class Cell:
     lam: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {sorted(MODES)}, got {self.mode!r}")
-        if self.consistency not in CONSISTENCY_KINDS:
-            raise ValueError(f"consistency must be one of {CONSISTENCY_KINDS}, got {self.consistency!r}")
+        LossConfig(mode=self.mode, consistency=self.consistency, lam=self.lam)  # the loss's own check of both
 
     @property
     def name(self) -> str:
@@ -178,10 +175,10 @@ def run_figures(result: dict) -> dict:
     return figures
 
 
-def _paired_seed(result: dict, baseline: dict) -> dict:
+def _paired_seed(result: dict, baseline: dict, a: dict, b: dict) -> dict:
+    """`result` minus `baseline` (the same seed), `a` and `b` being their `run_figures`."""
     if result["test_checksum"] != baseline["test_checksum"]:
         raise ValueError(f"{result['cell']} seed {result['seed']} was tested on other faces than the baseline")
-    a, b = run_figures(result), run_figures(baseline)
     diff = {
         "seed": result["seed"],
         "accuracy": paired_comparison(np.asarray(result["correct"], bool), np.asarray(baseline["correct"], bool)),
@@ -203,9 +200,10 @@ def analyse(results: list[dict], baseline: str) -> dict:
         raise ValueError(f"no run of the baseline cell {baseline!r}; cells found: {cells}")
     by_cell = {c: {r["seed"]: r for r in first if r["cell"] == c} for c in cells}
     out: dict = {"baseline": baseline, "cells": {}, "repeats": []}
-    for cell in cells:
+    figures_by_cell: dict[str, dict[int, dict]] = {}
+    for cell in cells:  # the baseline first: its figures are there when the others are paired with it
         runs = by_cell[cell]
-        figures = {seed: run_figures(r) for seed, r in sorted(runs.items())}
+        figures = figures_by_cell[cell] = {seed: run_figures(r) for seed, r in sorted(runs.items())}
         keys = [k for k in next(iter(figures.values())) if not k.startswith("prototype")]
         summary = {
             k: t_interval([f[k]["pearson"] if isinstance(f[k], dict) else f[k] for f in figures.values()]) for k in keys
@@ -217,7 +215,11 @@ def analyse(results: list[dict], baseline: str) -> dict:
         }
         entry: dict = {"seeds": sorted(runs), "summary": summary, "prototype": prototype, "per_seed": figures}
         if cell != baseline:
-            paired = [_paired_seed(runs[s], by_cell[baseline][s]) for s in sorted(runs) if s in by_cell[baseline]]
+            paired = [
+                _paired_seed(runs[s], by_cell[baseline][s], figures[s], figures_by_cell[baseline][s])
+                for s in sorted(runs)
+                if s in by_cell[baseline]
+            ]
             metric_keys = [k for k in paired[0] if k != "seed"] if paired else []
             entry["paired"] = paired
             entry["paired_summary"] = {
