@@ -206,6 +206,7 @@ from db.views import (
 )
 from vadcore.csv_safety import to_csv as safe_csv
 from vadcore.features import DEFAULT_ALERT_RULE, AlertRule, PeriodSpan, subject_period_features
+from vadcore.local_days import day_bounds, zone_name
 from vadcore.outcomes import MixedDataError, OutcomeCSVError, read_outcomes_csv, training_table
 from vadcore.quality import FLAGS as QUALITY_FLAGS
 from vadcore.readings import FaceReading
@@ -1691,15 +1692,16 @@ class Service:
                 if value:
                     stmt = stmt.where(column == value)
                     filters.append(f"{column.key}={value!r}")
-            if since is not None:
-                stmt = stmt.where(AuditEntry.at >= datetime.combine(since, datetime.min.time(), zone))
-                filters.append(f"since={since.isoformat()}")
-            if until is not None:
-                end = datetime.combine(until + timedelta(days=1), datetime.min.time(), zone)
-                stmt = stmt.where(AuditEntry.at < end)
-                filters.append(f"until={until.isoformat()}")
-            if (since or until) and zone is not UTC:  # the days' zone, so the trail says which hours they were
-                filters.append(f"zone={getattr(zone, 'key', None) or zone.tzname(None)}")
+            if since is not None or until is not None:
+                start, end = day_bounds(since or until, until or since, zone)  # type: ignore[arg-type]
+                if since is not None:
+                    stmt = stmt.where(AuditEntry.at >= start)
+                    filters.append(f"since={since.isoformat()}")
+                if until is not None:
+                    stmt = stmt.where(AuditEntry.at < end)
+                    filters.append(f"until={until.isoformat()}")
+                if zone is not UTC:  # the days' zone, so the trail says which hours they were
+                    filters.append(f"zone={zone_name(zone)}")
             rows = s.execute(stmt.order_by(AuditEntry.id.desc()).limit(limit)).all()
             # Reading the log is itself logged (written after this read, so not among the rows returned), with
             # the filters, so the trail says what was looked for.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
+
+from vadcore.local_days import day_bounds as day_bounds  # re-exported: pages count local days with it
+from vadcore.local_days import zone_name
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +61,6 @@ def _offset_now() -> tzinfo:
     return datetime.now().astimezone().tzinfo or UTC  # astimezone() of a naive moment sets the local zone
 
 
-def zone_name(zone: tzinfo) -> str:
-    """The zone as labels name it: "Europe/Berlin" (or "CET" for a bare offset)."""
-    return getattr(zone, "key", None) or zone.tzname(None) or "UTC"
-
-
 def local_text(moment: datetime, zone: tzinfo) -> str:
     """A stored moment in `zone` with the zone's short name there and then: "2026-11-29 09:00 CET"."""
     local = moment.astimezone(zone)
@@ -73,14 +71,6 @@ def clock_time(moment: datetime, zone: tzinfo) -> str:
     """ "14:05" in `zone`, with the date in front when it is not today there."""
     local = moment.astimezone(zone)
     return f"{local:%H:%M}" if local.date() == datetime.now(zone).date() else f"{local:%Y-%m-%d %H:%M}"
-
-
-def day_bounds(first: date, last: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    """The UTC moments where local day `first` begins (included) and local day `last` ends (excluded); a day
-    with a daylight-saving change is 23 or 25 hours long."""
-    start = datetime.combine(first, time.min, zone)
-    end = datetime.combine(last + timedelta(days=1), time.min, zone)
-    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def in_zone(moments: pd.Series, zone: tzinfo) -> pd.Series:
